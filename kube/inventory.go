@@ -1,0 +1,114 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Inventory is the set of objects mlsync applied for one source, stored in
+// the cluster so that a restarted daemon knows what it owns.
+type Inventory struct {
+	// Name identifies the inventory (one per source and environment).
+	Name string
+	// Revision is the Git revision the objects were rendered from.
+	Revision string
+	// Objects are the objects applied, sorted.
+	Objects []ObjectRef
+}
+
+var configMapRef = ObjectRef{Version: "v1", Kind: "ConfigMap"}
+
+func (m *ResourceManager) inventoryRef(name string) ObjectRef {
+	r := configMapRef
+	r.Namespace, r.Name = m.opts.InventoryNamespace, "mlsync-inventory-"+name
+	return r
+}
+
+// ReadInventory returns the stored inventory called name; an inventory
+// never written is empty.
+func (m *ResourceManager) ReadInventory(ctx context.Context, name string) (Inventory, error) {
+	inv := Inventory{Name: name}
+	obj, err := m.Get(ctx, m.inventoryRef(name))
+	if err != nil || obj == nil {
+		return inv, err
+	}
+	data, _, _ := unstructured.NestedStringMap(obj.Object, "data")
+	inv.Revision = data["revision"]
+	if err := json.Unmarshal([]byte(data["objects"]), &inv.Objects); err != nil {
+		return inv, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	return inv, nil
+}
+
+// WriteInventory stores inv, creating the inventory namespace if needed.
+// Callers write the inventory of what they are about to apply before they
+// apply it, so a crash mid-apply still leaves a record of every object
+// that may exist.
+func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) error {
+	if err := m.ensureNamespace(ctx, m.opts.InventoryNamespace); err != nil {
+		return err
+	}
+	SortRefs(inv.Objects)
+	objects, err := json.Marshal(inv.Objects)
+	if err != nil {
+		return fmt.Errorf("inventory %s: %w", inv.Name, err)
+	}
+	ref := m.inventoryRef(inv.Name)
+	cm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{
+			"name": ref.Name, "namespace": ref.Namespace,
+			"labels": map[string]any{ManagedByLabel: ManagedByValue, "mlsync.io/inventory": inv.Name},
+		},
+		"data": map[string]any{"revision": inv.Revision, "objects": string(objects)},
+	}}
+	ri, err := m.resource(ref)
+	if err != nil {
+		return err
+	}
+	if _, err := ri.Apply(ctx, ref.Name, cm, metav1.ApplyOptions{FieldManager: m.opts.FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("writing inventory %s: %w", ref, err)
+	}
+	return nil
+}
+
+func (m *ResourceManager) ensureNamespace(ctx context.Context, name string) error {
+	ref := ObjectRef{Version: "v1", Kind: "Namespace", Name: name}
+	ri, err := m.resource(ref)
+	if err != nil {
+		return err
+	}
+	if _, err := ri.Get(ctx, name, metav1.GetOptions{}); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s: get: %w", ref, err)
+	}
+	ns := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name},
+	}}
+	if _, err := ri.Create(ctx, ns, metav1.CreateOptions{FieldManager: m.opts.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("%s: create: %w", ref, err)
+	}
+	return nil
+}
+
+// Diff returns the references in old that are not in current, matched by
+// group, kind, namespace and name: the objects to prune.
+func Diff(old, current []ObjectRef) []ObjectRef {
+	keep := make(map[string]bool, len(current))
+	for _, r := range current {
+		keep[r.Key()] = true
+	}
+	var gone []ObjectRef
+	for _, r := range old {
+		if !keep[r.Key()] {
+			gone = append(gone, r)
+		}
+	}
+	return gone
+}

@@ -1,0 +1,294 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler/render"
+	"github.com/mlsync/mlsync/reconciler/report"
+	"github.com/mlsync/mlsync/spec"
+)
+
+// PassResult says what one pass did.
+type PassResult struct {
+	// Head is the spec branch's head the pass looked at.
+	Head string
+	// Skipped is true when nothing was due: same head, nothing pending.
+	Skipped bool
+	// SpecErrors rejected the head; nothing was applied.
+	SpecErrors spec.Errors
+	// Changes is what applying and pruning did.
+	Changes kube.ChangeSet
+	// StatusCommit is the status commit pushed, if any.
+	StatusCommit string
+}
+
+// Pass runs one reconcile pass.
+func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
+	var res PassResult
+
+	// 1. Ask the remote for the head; same head and nothing pending: stop.
+	head, err := r.git.Head(ctx, r.opts.Branch)
+	if err != nil {
+		r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.ArtifactFailedReason, err.Error())
+		return res, err
+	}
+	res.Head = head
+	if head == r.st.seen && !r.st.healthPending && !r.st.publishPending {
+		res.Skipped = true
+		return res, nil
+	}
+
+	if head != r.st.seen {
+		applied, err := r.sync(ctx, &res)
+		if err != nil {
+			r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.ReconciliationFailedReason, err.Error())
+			if pubErr := r.publish(ctx, &res); pubErr != nil {
+				err = errors.Join(err, pubErr)
+			}
+			return res, err
+		}
+		if !applied {
+			return res, r.publish(ctx, &res)
+		}
+	}
+
+	// 6. Assess health of everything applied.
+	if err := r.assessHealth(ctx); err != nil {
+		return res, err
+	}
+
+	// 8. Publish the status when it changed.
+	return res, r.publish(ctx, &res)
+}
+
+// sync fetches, validates, renders, applies and prunes the branch head.
+// It reports false when the specs were rejected.
+func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
+	// 2. Fetch the head and validate every spec.
+	snap, err := r.git.Checkout(ctx, r.opts.Branch)
+	if err != nil {
+		return false, err
+	}
+	res.Head = snap.Commit.Hash
+	rev := &report.Revision{Commit: snap.Commit.Hash, Subject: snap.Commit.Subject, Time: snap.Commit.Time}
+	files, err := snap.Files(r.opts.Path, spec.IsSpecFile)
+	if err != nil {
+		return false, err
+	}
+	set, err := r.loader.Load(specFiles(files))
+	var specErrs spec.Errors
+	if errors.As(err, &specErrs) {
+		res.SpecErrors = specErrs
+		r.st.seen, r.st.latest, r.st.errors = rev.Commit, rev, reportErrors(specErrs)
+		r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.BuildFailedReason,
+			fmt.Sprintf("%d spec error(s) in %s; revision %s stays applied", len(specErrs), rev.Short(), r.st.applied.Short()))
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+
+	// 3. Render.
+	objs, err := render.Objects(set, render.Options{Revision: rev.Commit})
+	if err != nil {
+		return false, fmt.Errorf("rendering %s: %w", rev.Short(), err)
+	}
+
+	// 4-5. Record the inventory, apply in stages, prune what was removed.
+	cs, err := r.apply(ctx, objs, rev)
+	res.Changes = cs
+	if err != nil {
+		return false, err
+	}
+	r.st.seen, r.st.latest, r.st.applied, r.st.errors = rev.Commit, rev, rev, nil
+	r.st.set = set
+	r.st.changes = reportChanges(cs)
+	r.st.objects = make([]kube.ObjectRef, 0, len(objs))
+	r.st.objModel = map[string]string{}
+	for _, o := range objs {
+		ref := kube.RefOf(o)
+		r.st.objects = append(r.st.objects, ref)
+		r.st.objModel[ref.Key()] = o.GetLabels()[kube.ModelLabel]
+	}
+	return true, nil
+}
+
+// apply writes the inventory of everything that may exist (old and new)
+// before touching the cluster, applies, prunes, and then records the new
+// inventory. An apply with failed objects prunes nothing.
+func (r *Reconciler) apply(ctx context.Context, objs []*unstructured.Unstructured, rev *report.Revision) (kube.ChangeSet, error) {
+	old, err := r.cluster.ReadInventory(ctx, r.opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]kube.ObjectRef, len(objs))
+	for i, o := range objs {
+		refs[i] = kube.RefOf(o)
+	}
+	union := append(append([]kube.ObjectRef(nil), refs...), kube.Diff(old.Objects, refs)...)
+	if err := r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: old.Revision, Objects: union}); err != nil {
+		return nil, err
+	}
+	cs, err := r.cluster.Apply(ctx, objs, r.opts.Apply)
+	if err != nil {
+		return cs, err
+	}
+	if failed := cs.Failed(); len(failed) > 0 {
+		return cs, fmt.Errorf("applying %s: %d object(s) failed, first: %s", rev.Short(), len(failed), failed[0])
+	}
+	keep := refs
+	if r.opts.Prune {
+		pruned, err := r.cluster.Prune(ctx, kube.Diff(old.Objects, refs))
+		cs = append(cs, pruned...)
+		if err != nil {
+			return cs, err
+		}
+		if failed := pruned.Failed(); len(failed) > 0 {
+			keep = union
+			err = fmt.Errorf("pruning: %d object(s) failed, first: %s", len(failed), failed[0])
+			if werr := r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: rev.Commit, Objects: keep}); werr != nil {
+				err = errors.Join(err, werr)
+			}
+			return cs, err
+		}
+	} else {
+		keep = union
+	}
+	return cs, r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: rev.Commit, Objects: keep})
+}
+
+func (r *Reconciler) assessHealth(ctx context.Context) error {
+	health, err := r.cluster.Health(ctx, r.st.objects)
+	if err != nil {
+		return err
+	}
+	r.st.health = health
+	r.st.healthPending = false
+	var first *kube.Health
+	for i := range health {
+		if health[i].Status != kube.StatusCurrent {
+			r.st.healthPending = true
+			if first == nil {
+				first = &health[i]
+			}
+		}
+	}
+	switch {
+	case len(r.st.errors) > 0:
+		// The rejection stays the headline until a good revision lands.
+	case first != nil && first.Status == kube.StatusFailed:
+		r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.HealthCheckFailedReason,
+			fmt.Sprintf("%s failed: %s", first.Object, first.Message))
+	case first != nil:
+		r.st.ready = report.ReadyCondition(report.ConditionUnknown, meta.ProgressingReason,
+			fmt.Sprintf("%s is %s: %s", first.Object, first.Status, first.Message))
+	default:
+		r.st.ready = report.ReadyCondition(report.ConditionTrue, meta.ReconciliationSucceededReason,
+			fmt.Sprintf("applied revision %s; all %d objects healthy", r.st.applied.Short(), len(health)))
+	}
+	return nil
+}
+
+// publish commits the status files when they differ from what was last
+// pushed. A failed push is kept pending and retried by the next pass.
+func (r *Reconciler) publish(ctx context.Context, res *PassResult) error {
+	st := r.status()
+	files, err := st.Files()
+	if err != nil {
+		return err
+	}
+	if maps.EqualFunc(files, r.st.published, func(a, b []byte) bool { return string(a) == string(b) }) {
+		r.st.publishPending = false
+		return nil
+	}
+	out, err := r.git.Commit(ctx, gitsource.CommitRequest{
+		Branch:  r.opts.StatusBranch,
+		Files:   files,
+		Message: report.CommitMessage(r.st.prev, st),
+		Author:  r.opts.Author,
+	})
+	if err != nil {
+		r.st.publishPending = true
+		return fmt.Errorf("publishing status: %w", err)
+	}
+	r.st.published, r.st.prev, r.st.publishPending = files, st, false
+	if out.Changed {
+		res.StatusCommit = out.Commit
+	}
+	return nil
+}
+
+// status assembles the report of the current state.
+func (r *Reconciler) status() *report.Status {
+	st := &report.Status{
+		Source:  report.Source{URL: r.git.URL(), Branch: r.opts.Branch, Path: r.opts.Path},
+		Applied: r.st.applied,
+		Latest:  r.st.latest,
+		Ready:   r.st.ready,
+		Errors:  r.st.errors,
+		Changes: r.st.changes,
+		Models:  []report.Model{},
+	}
+	if st.Ready.Type == "" {
+		st.Ready = report.ReadyCondition(report.ConditionUnknown, meta.ProgressingReason, "reconciling")
+	}
+	if r.st.set == nil {
+		return st
+	}
+	byModel := map[string][]kube.Health{}
+	for _, h := range r.st.health {
+		if m := r.st.objModel[h.Object.Key()]; m != "" {
+			byModel[m] = append(byModel[m], h)
+		}
+	}
+	for _, m := range r.st.set.Models {
+		rm := report.Model{Name: m.Name, Namespace: m.Namespace, Image: m.Serving.Image,
+			Replicas: m.Serving.Replicas, Health: string(kube.StatusCurrent), Objects: []report.Object{}}
+		for _, h := range byModel[m.Name] {
+			if h.Object.Namespace != m.Namespace {
+				continue
+			}
+			rm.Objects = append(rm.Objects, report.Object{Ref: h.Object.String(), Health: string(h.Status), Message: h.Message})
+			if h.Status != kube.StatusCurrent && rm.Health == string(kube.StatusCurrent) {
+				rm.Health, rm.Message = string(h.Status), h.Object.Kind+": "+h.Message
+			}
+		}
+		st.Models = append(st.Models, rm)
+	}
+	return st
+}
+
+func specFiles(files []gitsource.File) []spec.File {
+	out := make([]spec.File, len(files))
+	for i, f := range files {
+		out[i] = spec.File{Path: f.Path, Data: f.Data}
+	}
+	return out
+}
+
+func reportErrors(errs spec.Errors) []report.SpecError {
+	out := make([]report.SpecError, len(errs))
+	for i, e := range errs {
+		out[i] = report.SpecError{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Column, Path: e.Path, Message: e.Msg}
+	}
+	return out
+}
+
+func reportChanges(cs kube.ChangeSet) []report.Change {
+	out := make([]report.Change, 0, len(cs))
+	for _, c := range cs {
+		if c.Action == kube.ActionUnchanged {
+			continue
+		}
+		out = append(out, report.Change{Ref: c.Object.String(), Action: string(c.Action), Reason: c.Reason})
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler/report"
+	"github.com/mlsync/mlsync/spec"
+)
+
+// Git is the spec repository as the reconciler uses it.
+type Git interface {
+	Head(ctx context.Context, branch string) (string, error)
+	Checkout(ctx context.Context, branch string) (*gitsource.Snapshot, error)
+	Commit(ctx context.Context, req gitsource.CommitRequest) (gitsource.CommitResult, error)
+	URL() string
+}
+
+// Cluster is the Kubernetes cluster as the reconciler uses it.
+type Cluster interface {
+	Apply(ctx context.Context, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.ChangeSet, error)
+	Prune(ctx context.Context, refs []kube.ObjectRef) (kube.ChangeSet, error)
+	ReadInventory(ctx context.Context, name string) (kube.Inventory, error)
+	WriteInventory(ctx context.Context, inv kube.Inventory) error
+	Health(ctx context.Context, refs []kube.ObjectRef) ([]kube.Health, error)
+}
+
+var (
+	_ Git     = (*gitsource.Remote)(nil)
+	_ Cluster = (*kube.ResourceManager)(nil)
+)
+
+// Options configure a Reconciler.
+type Options struct {
+	// Name identifies this source's inventory in the cluster.
+	Name string
+	// Branch is the spec branch to follow.
+	Branch string
+	// Path is the folder of the repository that holds the specs.
+	Path string
+	// StatusBranch receives status commits; it must differ from Branch.
+	StatusBranch string
+	// Interval between polls.
+	Interval time.Duration
+	// Prune deletes owned objects that are no longer rendered.
+	Prune bool
+	// Apply tunes server-side apply.
+	Apply kube.ApplyOptions
+	// Author of status commits.
+	Author gitsource.Signature
+}
+
+// DefaultOptions returns the options `mlsync run` starts from.
+func DefaultOptions() Options {
+	return Options{
+		Name:         "default",
+		Branch:       "main",
+		Path:         ".",
+		StatusBranch: "mlsync/status",
+		Interval:     30 * time.Second,
+		Prune:        true,
+		Apply:        kube.DefaultApplyOptions(),
+		Author:       gitsource.DefaultAuthor,
+	}
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Branch == "":
+		return errors.New("branch is empty")
+	case o.StatusBranch == "":
+		return errors.New("status branch is empty")
+	case o.StatusBranch == o.Branch:
+		return fmt.Errorf("status branch %q must differ from the spec branch, or status commits would trigger reconciles", o.Branch)
+	case o.Interval <= 0:
+		return fmt.Errorf("interval %s must be positive", o.Interval)
+	case o.Name == "":
+		return errors.New("name is empty")
+	}
+	return nil
+}
+
+// Reconciler keeps a cluster in step with a spec branch. Its methods must
+// not be called concurrently; Run calls Pass in a loop.
+type Reconciler struct {
+	opts    Options
+	git     Git
+	cluster Cluster
+	loader  *spec.Loader
+	log     *slog.Logger
+	trigger chan struct{}
+
+	st state
+}
+
+// state is what the reconciler remembers between passes.
+type state struct {
+	// seen is the head whose specs were validated and either applied or
+	// rejected; a pass with the same head and nothing pending stops early.
+	seen string
+	// applied is the revision whose objects are in the cluster.
+	applied *report.Revision
+	set     *spec.Set
+	// objects are the references of the applied objects and the model
+	// each belongs to ("" for shared objects such as namespaces).
+	objects  []kube.ObjectRef
+	objModel map[string]string
+	changes  []report.Change
+	// latest is the newest revision validated; errors its spec errors.
+	latest *report.Revision
+	errors []report.SpecError
+	ready  report.Condition
+	health []kube.Health
+
+	healthPending  bool
+	publishPending bool
+	published      map[string][]byte
+	prev           *report.Status
+}
+
+// New returns a Reconciler. opts must pass Validate.
+func New(git Git, cluster Cluster, loader *spec.Loader, opts Options, log *slog.Logger) (*Reconciler, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("reconciler options: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{opts: opts, git: git, cluster: cluster, loader: loader, log: log,
+		trigger: make(chan struct{}, 1)}, nil
+}
+
+// Trigger asks Run for a pass now instead of at the next tick. Triggers
+// that arrive while a pass is due coalesce into one.
+func (r *Reconciler) Trigger() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run calls Pass at once and then every interval (or on Trigger) until
+// ctx ends. A failed pass is logged and retried at the next tick.
+func (r *Reconciler) Run(ctx context.Context) error {
+	ticker := time.NewTicker(r.opts.Interval)
+	defer ticker.Stop()
+	for {
+		start := time.Now()
+		res, err := r.Pass(ctx)
+		r.logPass(res, err, time.Since(start))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-r.trigger:
+		}
+	}
+}
+
+func (r *Reconciler) logPass(res PassResult, err error, took time.Duration) {
+	attrs := []any{"revision", gitsource.ShortHash(res.Head), "duration", took.Round(time.Millisecond)}
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		return
+	case err != nil:
+		r.log.Error("reconcile failed", append(attrs, "error", err)...)
+	case res.Skipped:
+		r.log.Debug("nothing to do", attrs...)
+	case len(res.SpecErrors) > 0:
+		r.log.Warn("specs rejected, nothing applied", append(attrs, "errors", len(res.SpecErrors), "first", res.SpecErrors[0].Error())...)
+	default:
+		r.log.Info("reconciled", append(attrs,
+			"created", res.Changes.Count(kube.ActionCreated),
+			"configured", res.Changes.Count(kube.ActionConfigured),
+			"unchanged", res.Changes.Count(kube.ActionUnchanged),
+			"pruned", res.Changes.Count(kube.ActionPruned),
+			"failed", res.Changes.Count(kube.ActionFailed),
+			"ready", r.st.ready.Status,
+			"status_commit", gitsource.ShortHash(res.StatusCommit))...)
+	}
+}

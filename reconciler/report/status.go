@@ -1,0 +1,267 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+)
+
+// Paths of the status files on the status branch.
+const (
+	SummaryPath = "status/summary.md"
+	JSONPath    = "status/status.json"
+)
+
+// Status is what mlsync last did with one source.
+type Status struct {
+	Source Source `json:"source"`
+	// Applied is the revision whose objects are in the cluster.
+	Applied *Revision `json:"applied,omitempty"`
+	// Latest is the newest revision mlsync has seen, applied or not.
+	Latest *Revision `json:"latest,omitempty"`
+	// Ready says whether the cluster matches Latest and is healthy, with
+	// a fluxcd/pkg/apis/meta reason.
+	Ready Condition `json:"ready"`
+	// Errors are the spec errors that stopped Latest from being applied.
+	Errors []SpecError `json:"errors,omitempty"`
+	// Models are the models of the applied revision.
+	Models []Model `json:"models"`
+	// Changes are what applying Applied did to the cluster.
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// Source names the repository, branch and folder specs are read from.
+type Source struct {
+	URL    string `json:"url"`
+	Branch string `json:"branch"`
+	Path   string `json:"path"`
+}
+
+// Revision is one commit of the spec branch.
+type Revision struct {
+	Commit  string    `json:"commit"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// Short is the abbreviated commit hash.
+func (r *Revision) Short() string {
+	if r == nil {
+		return "none"
+	}
+	if len(r.Commit) > 7 {
+		return r.Commit[:7]
+	}
+	return r.Commit
+}
+
+// Condition is a Kubernetes-style condition.
+type Condition struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// The condition statuses.
+const (
+	ConditionTrue    = "True"
+	ConditionFalse   = "False"
+	ConditionUnknown = "Unknown"
+)
+
+// ReadyCondition returns a Ready condition.
+func ReadyCondition(status, reason, message string) Condition {
+	return Condition{Type: meta.ReadyCondition, Status: status, Reason: reason, Message: message}
+}
+
+// SpecError is one validation error, positioned in the user's file.
+type SpecError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// String formats the error as file:line:col: path: message.
+func (e SpecError) String() string {
+	pos := e.File
+	if e.Line > 0 {
+		pos = fmt.Sprintf("%s:%d", pos, e.Line)
+		if e.Column > 0 {
+			pos = fmt.Sprintf("%s:%d", pos, e.Column)
+		}
+	}
+	if e.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", pos, e.Path, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", pos, e.Message)
+}
+
+// Model is the state of one model's objects.
+type Model struct {
+	Name      string   `json:"name"`
+	Namespace string   `json:"namespace"`
+	Image     string   `json:"image"`
+	Replicas  int32    `json:"replicas"`
+	Health    string   `json:"health"`
+	Message   string   `json:"message,omitempty"`
+	Objects   []Object `json:"objects"`
+}
+
+// Object is the health of one object.
+type Object struct {
+	Ref     string `json:"ref"`
+	Health  string `json:"health"`
+	Message string `json:"message,omitempty"`
+}
+
+// Change is what happened to one object.
+type Change struct {
+	Ref    string `json:"ref"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Files renders the status files, keyed by their path on the status
+// branch.
+func (s *Status) Files() (map[string][]byte, error) {
+	js, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding status: %w", err)
+	}
+	return map[string][]byte{
+		SummaryPath: []byte(s.Markdown()),
+		JSONPath:    append(js, '\n'),
+	}, nil
+}
+
+// Markdown renders the human summary.
+func (s *Status) Markdown() string {
+	var b strings.Builder
+	b.WriteString("# mlsync status\n\n")
+	fmt.Fprintf(&b, "- Source: `%s` branch `%s` path `%s`\n", s.Source.URL, s.Source.Branch, s.Source.Path)
+	fmt.Fprintf(&b, "- Applied revision: %s\n", revisionLine(s.Applied))
+	if s.Latest != nil && (s.Applied == nil || s.Latest.Commit != s.Applied.Commit) {
+		fmt.Fprintf(&b, "- Latest revision: %s (not applied)\n", revisionLine(s.Latest))
+	}
+	fmt.Fprintf(&b, "- Ready: **%s** (%s) %s\n", s.Ready.Status, s.Ready.Reason, s.Ready.Message)
+
+	if len(s.Errors) > 0 {
+		fmt.Fprintf(&b, "\n## Spec errors at %s\n\nNothing from this revision was applied; the cluster keeps revision %s.\n\n",
+			s.Latest.Short(), s.Applied.Short())
+		for _, e := range s.Errors {
+			fmt.Fprintf(&b, "- `%s`\n", e.String())
+		}
+	}
+
+	b.WriteString("\n## Models\n\n")
+	if len(s.Models) == 0 {
+		b.WriteString("No models.\n")
+	} else {
+		b.WriteString("| Model | Namespace | Image | Replicas | Health |\n|---|---|---|---|---|\n")
+		for _, m := range s.Models {
+			health := m.Health
+			if m.Message != "" {
+				health += ": " + m.Message
+			}
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %d | %s |\n", m.Name, m.Namespace, m.Image, m.Replicas, cell(health))
+		}
+	}
+
+	if len(s.Changes) > 0 {
+		fmt.Fprintf(&b, "\n## Changes applied at %s\n\n", s.Applied.Short())
+		for _, c := range s.Changes {
+			if c.Reason != "" {
+				fmt.Fprintf(&b, "- %s %s: %s\n", c.Ref, c.Action, c.Reason)
+			} else {
+				fmt.Fprintf(&b, "- %s %s\n", c.Ref, c.Action)
+			}
+		}
+	}
+	return b.String()
+}
+
+func revisionLine(r *Revision) string {
+	if r == nil {
+		return "none"
+	}
+	if r.Subject == "" {
+		return "`" + r.Short() + "`"
+	}
+	return fmt.Sprintf("`%s` %s", r.Short(), r.Subject)
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// CommitMessage says in one subject line what changed from prev (nil for
+// the first status) to cur, followed by details.
+func CommitMessage(prev, cur *Status) string {
+	var subject string
+	switch {
+	case len(cur.Errors) > 0:
+		subject = fmt.Sprintf("status: rejected %s: %d spec error%s (%s)",
+			cur.Latest.Short(), len(cur.Errors), plural(len(cur.Errors)), cur.Errors[0].String())
+	case prev == nil || prev.Applied == nil || cur.Applied == nil || prev.Applied.Commit != cur.Applied.Commit:
+		subject = fmt.Sprintf("status: applied %s (%s)", cur.Applied.Short(), countActions(cur.Changes))
+	default:
+		subject = fmt.Sprintf("status: %s at %s: %s", readyWord(cur.Ready), cur.Applied.Short(), cur.Ready.Message)
+	}
+	var body strings.Builder
+	body.WriteString(subject)
+	body.WriteString("\n\n")
+	if cur.Applied != nil {
+		fmt.Fprintf(&body, "Applied-Revision: %s\n", cur.Applied.Commit)
+	}
+	if cur.Latest != nil {
+		fmt.Fprintf(&body, "Latest-Revision: %s\n", cur.Latest.Commit)
+	}
+	fmt.Fprintf(&body, "Ready: %s (%s)\n", cur.Ready.Status, cur.Ready.Reason)
+	for _, e := range cur.Errors {
+		fmt.Fprintf(&body, "Error: %s\n", e.String())
+	}
+	return body.String()
+}
+
+// readyWord says in a word what a Ready condition means.
+func readyWord(c Condition) string {
+	switch c.Status {
+	case ConditionTrue:
+		return "healthy"
+	case ConditionFalse:
+		return "failing"
+	}
+	return "progressing"
+}
+
+func countActions(changes []Change) string {
+	counts := map[string]int{}
+	for _, c := range changes {
+		counts[c.Action]++
+	}
+	if len(counts) == 0 {
+		return "no changes"
+	}
+	actions := make([]string, 0, len(counts))
+	for a := range counts {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	parts := make([]string, len(actions))
+	for i, a := range actions {
+		parts[i] = fmt.Sprintf("%d %s", counts[a], a)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
