@@ -106,14 +106,14 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	files := map[string][]byte{
-		"ca.crt":         p.caCert,
-		"ca.key":         pemBlock("EC PRIVATE KEY", caKeyDER),
-		"apiserver.crt":  servingCert,
-		"apiserver.key":  servingKey,
-		"admin.crt":      p.adminCert,
-		"admin.key":      p.adminKey,
-		"sa.key":         pemBlock("EC PRIVATE KEY", saDER),
-		"sa.pub":         pemBlock("PUBLIC KEY", saPub),
+		"ca.crt":        p.caCert,
+		"ca.key":        pemBlock("EC PRIVATE KEY", caKeyDER),
+		"apiserver.crt": servingCert,
+		"apiserver.key": servingKey,
+		"admin.crt":     p.adminCert,
+		"admin.key":     p.adminKey,
+		"sa.key":        pemBlock("EC PRIVATE KEY", saDER),
+		"sa.pub":        pemBlock("PUBLIC KEY", saPub),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(p.path(name), data, 0o600); err != nil {
