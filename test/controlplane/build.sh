@@ -12,6 +12,7 @@
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.0
 KWOK_VERSION=v0.8.0
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${MLSYNC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlsync}"
@@ -46,7 +47,12 @@ for t in "${targets[@]}"; do
 	if [[ -x "$out/$t" ]]; then
 		continue
 	fi
-	echo ">> building $t $([[ $t == kwok ]] && echo $KWOK_VERSION || echo $K8S_VERSION), $(estimate "$t") on 2 cores, once (cached in $out)" >&2
+	case "$t" in
+	kwok) v=$KWOK_VERSION ;;
+	etcd) v=$ETCD_VERSION ;;
+	*) v=$K8S_VERSION ;;
+	esac
+	echo ">> building $t $v, $(estimate "$t") on 2 cores, once (cached in $out)" >&2
 	start=$SECONDS
 	case "$t" in
 	etcd)
