@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,10 +62,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	c := &Cluster{dir: opts.Dir}
 	if c.dir == "" {
-		if c.dir, err = os.MkdirTemp("", "mlsync-cluster-"); err != nil {
+		sweepStale()
+		if c.dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			return nil, err
 		}
 		c.ownDir = true
+		if err := os.WriteFile(filepath.Join(c.dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -243,6 +248,26 @@ func nodeReady(n *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+const tempPrefix = "mlsync-cluster-"
+
+// sweepStale removes temporary cluster directories whose owning process
+// is gone (a test binary that panicked or was killed cannot clean up; its
+// processes died with it through the parent-death signal).
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(data))
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // Config returns a client configuration with cluster-admin rights.
