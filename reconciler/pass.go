@@ -249,21 +249,50 @@ func (r *Reconciler) status() *report.Status {
 			byModel[m] = append(byModel[m], h)
 		}
 	}
-	for _, m := range r.st.set.Models {
-		rm := report.Model{Name: m.Name, Namespace: m.Namespace, Image: m.Serving.Image,
-			Replicas: m.Serving.Replicas, Health: string(kube.StatusCurrent), Objects: []report.Object{}}
-		for _, h := range byModel[m.Name] {
-			if h.Object.Namespace != m.Namespace {
-				continue
-			}
-			rm.Objects = append(rm.Objects, report.Object{Ref: h.Object.String(), Health: string(h.Status), Message: h.Message})
-			if h.Status != kube.StatusCurrent && rm.Health == string(kube.StatusCurrent) {
-				rm.Health, rm.Message = string(h.Status), h.Object.Kind+": "+h.Message
-			}
-		}
-		st.Models = append(st.Models, rm)
+	for i := range r.st.set.Models {
+		st.Models = append(st.Models, modelStatus(&r.st.set.Models[i], byModel[r.st.set.Models[i].Name]))
 	}
 	return st
+}
+
+// modelStatus summarises a model's objects, per place it is served.
+func modelStatus(m *spec.Model, health []kube.Health) report.Model {
+	rm := report.Model{Name: m.Name, Namespace: m.Namespace, Owner: m.Owner, Runtime: m.Serving.Runtime,
+		Health: string(kube.StatusCurrent), Objects: []report.Object{}}
+	replicas := fmt.Sprint(m.Serving.Replicas.Min)
+	if m.Serving.Replicas.Max > m.Serving.Replicas.Min {
+		replicas = fmt.Sprintf("%d-%d", m.Serving.Replicas.Min, m.Serving.Replicas.Max)
+	}
+	places := []report.Serving{{Namespace: m.Namespace}}
+	if len(m.Stages) > 0 {
+		places = places[:0]
+		for _, s := range m.Stages {
+			places = append(places, report.Serving{Stage: s.Name, Namespace: s.Namespace, Version: s.Version, Promotion: s.Promotion})
+		}
+	}
+	for i := range places {
+		p := &places[i]
+		p.Replicas, p.Health = replicas, string(kube.StatusCurrent)
+		if p.Stage != "" && p.Version == "" {
+			p.Replicas, p.Health = "0", "NotServed"
+		}
+	}
+	for _, h := range health {
+		rm.Objects = append(rm.Objects, report.Object{Ref: h.Object.String(), Health: string(h.Status), Message: h.Message})
+		if h.Status == kube.StatusCurrent {
+			continue
+		}
+		if rm.Health == string(kube.StatusCurrent) {
+			rm.Health, rm.Message = string(h.Status), h.Object.Kind+": "+h.Message
+		}
+		for i := range places {
+			if p := &places[i]; p.Namespace == h.Object.Namespace && p.Health == string(kube.StatusCurrent) {
+				p.Health, p.Message = string(h.Status), h.Object.Kind+": "+h.Message
+			}
+		}
+	}
+	rm.Serving = places
+	return rm
 }
 
 func specFiles(files []gitsource.File) []spec.File {

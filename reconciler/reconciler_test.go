@@ -52,7 +52,7 @@ name: "fraud"
 namespace: %q
 serving: {
 	image:    "ghcr.io/example/fraud-server:1.0"
-	replicas: %d
+	replicas: min: %d
 }
 `
 
@@ -215,7 +215,7 @@ func TestSkeleton(t *testing.T) {
 	if !strings.Contains(msg, "applied "+first[:7]) || !strings.Contains(msg, "Applied-Revision: "+first) {
 		t.Errorf("status commit message does not name revision %s:\n%s", first, msg)
 	}
-	if !strings.Contains(summary, "| fraud | "+f.ns+" |") {
+	if !strings.Contains(summary, "| fraud | - | "+f.ns+" |") {
 		t.Errorf("summary has no row for the model:\n%s", summary)
 	}
 	commits := f.statusCommits()
@@ -307,16 +307,16 @@ name: "fraud"
 namespace: %q
 serving: {
 	image:    "ghcr.io/example/fraud-server:1.0"
-	replicas: "three"
+	replicas: min: "three"
 }
 `, f.ns), "Break the replicas field")
 	res := f.pass()
 	if len(res.SpecErrors) != 1 {
 		t.Fatalf("got %d spec errors, want 1: %v", len(res.SpecErrors), res.SpecErrors)
 	}
-	wantPos := "models/fraud.cue:6:12"
-	if got := res.SpecErrors[0].Error(); !strings.HasPrefix(got, wantPos+": serving.replicas: ") {
-		t.Errorf("spec error = %q, want it to start with %s: serving.replicas", got, wantPos)
+	wantPos := "models/fraud.cue:6:17"
+	if got := res.SpecErrors[0].Error(); !strings.HasPrefix(got, wantPos+": serving.replicas.min: ") {
+		t.Errorf("spec error = %q, want it to start with %s: serving.replicas.min", got, wantPos)
 	}
 	if len(res.Changes) != 0 {
 		t.Errorf("rejected specs applied something: %v", res.Changes)

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
-	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
-	cueyaml "cuelang.org/go/encoding/yaml"
 
 	mlcue "github.com/mlsync/mlsync/cue"
 )
@@ -30,12 +27,18 @@ const DefaultMaxFileSize = 1 << 20
 type File struct {
 	Path string
 	Data []byte
+	// Link is the target of a symbolic link, as written in the link;
+	// empty for regular files. A link is loaded as the file it points to,
+	// which must be inside the spec root.
+	Link string
 }
 
 // LoaderOptions tune a Loader.
 type LoaderOptions struct {
 	// MaxFileSize is the largest file accepted, in bytes.
 	MaxFileSize int
+	// Workers evaluate files in parallel; GOMAXPROCS when zero.
+	Workers int
 }
 
 // DefaultLoaderOptions returns the options mlsync runs with.
@@ -44,38 +47,88 @@ func DefaultLoaderOptions() LoaderOptions {
 }
 
 // Loader validates spec files against the embedded schema. It caches the
-// result of each file by content, so re-loading a repository where one file
-// changed re-validates one file. A Loader is safe for concurrent use.
+// result of each file by path and content, so re-loading a repository
+// where one file changed re-validates one file. A Loader is safe for
+// concurrent use.
 type Loader struct {
-	opts    LoaderOptions
-	ctx     *cue.Context
-	schemas map[Kind]cue.Value
-
-	mu    sync.Mutex
-	cache map[string]fileResult
+	opts LoaderOptions
+	// evaluators holds idle evaluators; a CUE context is not safe for
+	// concurrent use, so each worker takes one of its own.
+	evaluators chan *evaluator
+	made       int
+	mu         sync.Mutex
+	cache      map[string]*fileResult
 }
 
+// evaluator is a CUE context with the schema compiled into it.
+type evaluator struct {
+	ctx     *cue.Context
+	schemas map[Kind]cue.Value
+}
+
+// fileResult is what one file declares, or what is wrong with it.
 type fileResult struct {
-	specs []any // *Model, ...
-	errs  Errors
+	models    []Model
+	pipelines []Pipeline
+	errs      Errors
 }
 
 // NewLoader compiles the embedded schema and returns a Loader.
 func NewLoader(opts LoaderOptions) (*Loader, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	l := &Loader{opts: opts, evaluators: make(chan *evaluator, opts.Workers), cache: map[string]*fileResult{}}
+	ev, err := newEvaluator()
+	if err != nil {
+		return nil, err
+	}
+	l.made = 1
+	l.evaluators <- ev
+	return l, nil
+}
+
+func newEvaluator() (*evaluator, error) {
 	ctx := cuecontext.New()
 	schema, err := compileSchema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l := &Loader{opts: opts, ctx: ctx, schemas: map[Kind]cue.Value{}, cache: map[string]fileResult{}}
-	for _, k := range []Kind{KindModel} {
+	ev := &evaluator{ctx: ctx, schemas: map[Kind]cue.Value{}}
+	for _, k := range Kinds {
 		def := schema.LookupPath(cue.MakePath(cue.Def(string(k))))
 		if err := def.Err(); err != nil {
 			return nil, fmt.Errorf("embedded schema has no #%s: %w", k, err)
 		}
-		l.schemas[k] = def
+		ev.schemas[k] = def
 	}
-	return l, nil
+	return ev, nil
+}
+
+// take returns an idle evaluator, making one when fewer than Workers exist.
+func (l *Loader) take() (*evaluator, error) {
+	select {
+	case ev := <-l.evaluators:
+		return ev, nil
+	default:
+	}
+	l.mu.Lock()
+	canMake := l.made < l.opts.Workers
+	if canMake {
+		l.made++
+	}
+	l.mu.Unlock()
+	if !canMake {
+		return <-l.evaluators, nil
+	}
+	ev, err := newEvaluator()
+	if err != nil {
+		l.mu.Lock()
+		l.made--
+		l.mu.Unlock()
+		return nil, err
+	}
+	return ev, nil
 }
 
 func compileSchema(ctx *cue.Context) (cue.Value, error) {
@@ -90,7 +143,7 @@ func compileSchema(ctx *cue.Context) (cue.Value, error) {
 		if err != nil {
 			return cue.Value{}, fmt.Errorf("reading embedded schema: %w", err)
 		}
-		f, err := parser.ParseFile("mlsync-schema/"+e.Name(), data, parser.ParseComments)
+		f, err := parser.ParseFile(schemaFilePrefix+e.Name(), data, parser.ParseComments)
 		if err != nil {
 			return cue.Value{}, fmt.Errorf("parsing embedded schema: %w", err)
 		}
@@ -104,6 +157,10 @@ func compileSchema(ctx *cue.Context) (cue.Value, error) {
 	}
 	return v, nil
 }
+
+// schemaFilePrefix names the schema's files in CUE positions, so they are
+// never mistaken for the user's.
+const schemaFilePrefix = "mlsync-schema/"
 
 // IsSpecFile reports whether a path relative to the spec root is loaded as
 // a spec: a .cue, .yaml or .yml file outside hidden folders and outside
@@ -128,177 +185,161 @@ func IsSpecFile(p string) bool {
 
 // Load validates files and returns the specs they declare. Files that
 // IsSpecFile rejects are ignored. When any file has a problem, Load
-// returns every problem as Errors and no Set.
+// returns every problem, sorted by position, as Errors and no Set.
 func (l *Loader) Load(files []File) (*Set, error) {
-	var (
-		set  Set
-		errs Errors
-	)
-	for _, f := range files {
+	files, linkErrs := resolveLinks(files)
+	results := make([]*fileResult, len(files))
+	var todo []int
+	for i, f := range files {
 		if !IsSpecFile(f.Path) {
 			continue
 		}
-		r := l.loadFile(f)
-		errs = append(errs, r.errs...)
-		for _, s := range r.specs {
-			if m, ok := s.(*Model); ok {
-				set.Models = append(set.Models, *m)
-			}
+		if r := l.cached(f); r != nil {
+			results[i] = r
+			continue
 		}
+		todo = append(todo, i)
 	}
-	errs = append(errs, checkUnique(set)...)
+	if err := l.evalAll(files, todo, results); err != nil {
+		return nil, err
+	}
+
+	var set Set
+	errs := linkErrs
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		errs = append(errs, r.errs...)
+		set.Models = append(set.Models, r.models...)
+		set.Pipelines = append(set.Pipelines, r.pipelines...)
+	}
+	sortSet(&set)
+	errs = append(errs, crossCheck(&set)...)
 	if len(errs) > 0 {
 		errs.sort()
 		return nil, errs
 	}
-	sort.Slice(set.Models, func(i, j int) bool {
+	return &set, nil
+}
+
+func cacheKey(f File) string {
+	sum := sha256.Sum256(f.Data)
+	return f.Path + "\x00" + hex.EncodeToString(sum[:])
+}
+
+func (l *Loader) cached(f File) *fileResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cache[cacheKey(f)]
+}
+
+// evalAll evaluates files[i] for each i in todo, in parallel, into
+// results and the cache.
+func (l *Loader) evalAll(files []File, todo []int, results []*fileResult) error {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(l.opts.Workers, len(todo)) {
+		ev, err := l.take()
+		if err != nil {
+			close(work)
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { l.evaluators <- ev }()
+			for i := range work {
+				r := ev.evalFile(files[i], l.opts.MaxFileSize)
+				results[i] = r
+				l.mu.Lock()
+				l.cache[cacheKey(files[i])] = r
+				l.mu.Unlock()
+			}
+		}()
+	}
+	for _, i := range todo {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return nil
+}
+
+// resolveLinks replaces each symbolic link by the file it points to and
+// reports links that leave the spec root or point at nothing.
+func resolveLinks(files []File) ([]File, Errors) {
+	byPath := make(map[string]File, len(files))
+	hasLinks := false
+	for _, f := range files {
+		byPath[f.Path] = f
+		hasLinks = hasLinks || f.Link != ""
+	}
+	if !hasLinks {
+		return files, nil
+	}
+	var errs Errors
+	out := make([]File, 0, len(files))
+	for _, f := range files {
+		if f.Link == "" {
+			out = append(out, f)
+			continue
+		}
+		if !IsSpecFile(f.Path) {
+			continue
+		}
+		target, ok := linkTarget(f.Path, f.Link)
+		if !ok {
+			errs = append(errs, &Error{Pos: Position{File: f.Path},
+				Msg: fmt.Sprintf("symbolic link points outside the spec root (to %q)", f.Link)})
+			continue
+		}
+		t, ok := byPath[target]
+		for hops := 0; ok && t.Link != "" && hops < 8; hops++ {
+			next, inside := linkTarget(t.Path, t.Link)
+			if !inside {
+				ok = false
+				break
+			}
+			t, ok = byPath[next]
+		}
+		if !ok || t.Link != "" {
+			errs = append(errs, &Error{Pos: Position{File: f.Path},
+				Msg: fmt.Sprintf("symbolic link target %q is not a file of the spec root", f.Link)})
+			continue
+		}
+		out = append(out, File{Path: f.Path, Data: t.Data})
+	}
+	return out, errs
+}
+
+// linkTarget resolves a link's target relative to the link's folder and
+// reports whether it stays inside the root.
+func linkTarget(linkPath, target string) (string, bool) {
+	if path.IsAbs(target) {
+		return "", false
+	}
+	p := path.Clean(path.Join(path.Dir(linkPath), target))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", false
+	}
+	return p, true
+}
+
+func sortSet(set *Set) {
+	sort.SliceStable(set.Models, func(i, j int) bool {
 		a, b := set.Models[i], set.Models[j]
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
 		return a.Name < b.Name
 	})
-	return &set, nil
-}
-
-func (l *Loader) loadFile(f File) fileResult {
-	sum := sha256.Sum256(f.Data)
-	key := f.Path + "\x00" + hex.EncodeToString(sum[:])
-	l.mu.Lock()
-	r, ok := l.cache[key]
-	l.mu.Unlock()
-	if ok {
-		return r
-	}
-	r = l.evalFile(f)
-	l.mu.Lock()
-	l.cache[key] = r
-	l.mu.Unlock()
-	return r
-}
-
-func (l *Loader) evalFile(f File) fileResult {
-	fileErr := func(format string, args ...any) fileResult {
-		return fileResult{errs: Errors{{Pos: Position{File: f.Path}, Msg: fmt.Sprintf(format, args...)}}}
-	}
-	if l.opts.MaxFileSize > 0 && len(f.Data) > l.opts.MaxFileSize {
-		return fileErr("file is %d bytes, over the %d-byte limit for spec files", len(f.Data), l.opts.MaxFileSize)
-	}
-	if !utf8.Valid(f.Data) {
-		return fileErr("file is not valid UTF-8 text")
-	}
-	syntax, err := parse(f)
-	if err != nil {
-		return fileResult{errs: convertErrors(f.Path, err, cue.Value{})}
-	}
-	v := l.ctx.BuildFile(syntax)
-	if err := v.Err(); err != nil {
-		return fileResult{errs: convertErrors(f.Path, err, v)}
-	}
-	kindV := v.LookupPath(cue.ParsePath("kind"))
-	if !kindV.Exists() {
-		return fileErr("no kind field; want one of: %s", kindList())
-	}
-	kind, err := kindV.String()
-	if err != nil {
-		return fileResult{errs: convertErrors(f.Path, err, v)}
-	}
-	def, ok := l.schemas[Kind(kind)]
-	if !ok {
-		return fileResult{errs: Errors{{Pos: position(f.Path, kindV), Path: "kind",
-			Msg: fmt.Sprintf("unknown kind %q; want one of: %s", kind, kindList())}}}
-	}
-	unified := def.Unify(v)
-	err = unified.Validate(cue.Concrete(true), cue.Final())
-	if err == nil {
-		return decode(f.Path, Kind(kind), unified)
-	}
-	return fileResult{errs: l.allErrors(f.Path, syntax, def, v, err)}
-}
-
-// maxErrorRounds bounds how many times allErrors re-validates a file.
-const maxErrorRounds = 32
-
-// allErrors collects every error of a file that failed validation. CUE
-// reports only the first kind of error it meets (unknown fields hide
-// missing ones), so each round removes the fields already reported from
-// the user's syntax and validates again, until nothing new turns up.
-func (l *Loader) allErrors(file string, syntax *ast.File, def, user cue.Value, err error) Errors {
-	errs := convertErrors(file, err, user)
-	reported := map[string]bool{}
-	for _, e := range errs {
-		reported[e.Path] = true
-	}
-	for range maxErrorRounds {
-		removed := false
-		for _, ce := range cueerrors.Errors(err) {
-			if removeField(syntax, trimDef(ce.Path())) {
-				removed = true
-			}
+	sort.SliceStable(set.Pipelines, func(i, j int) bool {
+		a, b := set.Pipelines[i], set.Pipelines[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
 		}
-		if !removed {
-			break
-		}
-		v := l.ctx.BuildFile(syntax)
-		if err = def.Unify(v).Validate(cue.Concrete(true), cue.Final()); err == nil {
-			break
-		}
-		added := false
-		for _, e := range convertErrors(file, err, user) {
-			if !reported[e.Path] {
-				reported[e.Path] = true
-				errs = append(errs, e)
-				added = true
-			}
-		}
-		if !added {
-			break
-		}
-	}
-	return errs
-}
-
-func parse(f File) (*ast.File, error) {
-	if path.Ext(f.Path) == ".cue" {
-		return parser.ParseFile(f.Path, f.Data, parser.ParseComments)
-	}
-	return cueyaml.Extract(f.Path, f.Data)
-}
-
-func decode(file string, kind Kind, v cue.Value) fileResult {
-	js, err := v.MarshalJSON()
-	if err != nil {
-		return fileResult{errs: convertErrors(file, err, v)}
-	}
-	sum := sha256.Sum256(js)
-	src := Source{File: file, Hash: hex.EncodeToString(sum[:]),
-		NamePos: position(file, v.LookupPath(cue.ParsePath("name")))}
-	switch kind {
-	case KindModel:
-		var m Model
-		if err := v.Decode(&m); err != nil {
-			return fileResult{errs: convertErrors(file, err, v)}
-		}
-		m.Source = src
-		return fileResult{specs: []any{&m}}
-	}
-	return fileResult{errs: Errors{{Pos: Position{File: file}, Msg: fmt.Sprintf("kind %q has no decoder", kind)}}}
-}
-
-func kindList() string { return string(KindModel) }
-
-// checkUnique reports specs of one kind that share a namespace and name.
-func checkUnique(set Set) Errors {
-	var errs Errors
-	seen := map[string]Source{}
-	for _, m := range set.Models {
-		key := m.Namespace + "/" + m.Name
-		if first, dup := seen[key]; dup {
-			errs = append(errs, &Error{Pos: m.Source.NamePos, Path: "name",
-				Msg: fmt.Sprintf("model %s is also declared in %s", key, first.File)})
-			continue
-		}
-		seen[key] = m.Source
-	}
-	return errs
+		return a.Name < b.Name
+	})
 }

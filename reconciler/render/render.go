@@ -20,6 +20,14 @@ type Options struct {
 	Revision string
 }
 
+// Labels mlsync sets besides kube's ownership labels.
+const (
+	StageLabel     = "mlsync.io/stage"
+	VersionLabel   = "mlsync.io/version"
+	ComponentLabel = "app.kubernetes.io/component"
+	NameLabel      = "app.kubernetes.io/name"
+)
+
 // Component values of the app.kubernetes.io/component label.
 const (
 	ComponentServing = "serving"
@@ -32,13 +40,16 @@ func Objects(set *spec.Set, opts Options) ([]*unstructured.Unstructured, error) 
 	namespaces := map[string]bool{}
 	for i := range set.Models {
 		m := &set.Models[i]
-		objs = append(objs, deployment(m, opts), service(m, opts))
-		if m.Namespace != "default" {
-			namespaces[m.Namespace] = true
+		for _, t := range servingTargets(m) {
+			objs = append(objs, servingObjects(m, t, opts)...)
+			namespaces[t.namespace] = true
 		}
+		namespaces[m.Namespace] = true
 	}
 	for ns := range namespaces {
-		objs = append(objs, namespace(ns))
+		if ns != "default" {
+			objs = append(objs, namespace(ns))
+		}
 	}
 	Sort(objs)
 	for _, o := range objs {
@@ -50,6 +61,28 @@ func Objects(set *spec.Set, opts Options) ([]*unstructured.Unstructured, error) 
 		}
 	}
 	return objs, nil
+}
+
+// kindOrder puts namespaces first and otherwise sorts by kind name.
+func kindOrder(kind string) string {
+	if kind == "Namespace" {
+		return ""
+	}
+	return kind
+}
+
+// Sort orders objects by namespace, kind and name (namespaces first).
+func Sort(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := kube.RefOf(objs[i]), kube.RefOf(objs[j])
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if ka, kb := kindOrder(a.Kind), kindOrder(b.Kind); ka != kb {
+			return ka < kb
+		}
+		return a.Name < b.Name
+	})
 }
 
 // stampHash sets the spec-hash annotation to a hash of everything the
@@ -76,97 +109,7 @@ func stampHash(o *unstructured.Unstructured) error {
 	return nil
 }
 
-// Sort orders objects by namespace, kind and name.
-func Sort(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := kube.RefOf(objs[i]), kube.RefOf(objs[j])
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.Name < b.Name
-	})
-}
-
-// modelLabels are the labels every object of model m carries; the
-// selector labels are a stable subset of them.
-func modelLabels(m *spec.Model, component string) map[string]any {
-	return map[string]any{
-		kube.ManagedByLabel:           kube.ManagedByValue,
-		"app.kubernetes.io/name":      m.Name,
-		"app.kubernetes.io/component": component,
-		kube.ModelLabel:               m.Name,
-	}
-}
-
-func selectorLabels(m *spec.Model, component string) map[string]any {
-	return map[string]any{kube.ModelLabel: m.Name, "app.kubernetes.io/component": component}
-}
-
-func annotations(m *spec.Model, opts Options) map[string]any {
-	a := map[string]any{
-		kube.RevisionAnnotation: opts.Revision,
-		kube.SourceAnnotation:   m.Source.File,
-	}
-	if m.Description != "" {
-		a["mlsync.io/description"] = m.Description
-	}
-	return a
-}
-
-func metadata(m *spec.Model, component string, opts Options) map[string]any {
-	return map[string]any{
-		"name":        m.Name,
-		"namespace":   m.Namespace,
-		"labels":      modelLabels(m, component),
-		"annotations": annotations(m, opts),
-	}
-}
-
-func deployment(m *spec.Model, opts Options) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1",
-		"kind":       "Deployment",
-		"metadata":   metadata(m, ComponentServing, opts),
-		"spec": map[string]any{
-			"replicas": int64(m.Serving.Replicas),
-			"selector": map[string]any{"matchLabels": selectorLabels(m, ComponentServing)},
-			"template": map[string]any{
-				"metadata": map[string]any{"labels": modelLabels(m, ComponentServing)},
-				"spec": map[string]any{
-					"containers": []any{map[string]any{
-						"name":  "server",
-						"image": m.Serving.Image,
-						"ports": []any{map[string]any{
-							"name": "http", "containerPort": int64(m.Serving.Port), "protocol": "TCP",
-						}},
-						"env": []any{
-							map[string]any{"name": "MLSYNC_MODEL", "value": m.Name},
-						},
-					}},
-				},
-			},
-		},
-	}}
-}
-
-func service(m *spec.Model, opts Options) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Service",
-		"metadata":   metadata(m, ComponentServing, opts),
-		"spec": map[string]any{
-			"selector": selectorLabels(m, ComponentServing),
-			"ports": []any{map[string]any{
-				"name": "http", "port": int64(80), "targetPort": "http", "protocol": "TCP",
-			}},
-		},
-	}}
-}
-
-// namespace renders a model's namespace. mlsync creates it but never
+// namespace renders a namespace specs use. mlsync creates it but never
 // prunes it: other things may live there.
 func namespace(name string) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{

@@ -105,13 +105,29 @@ func (e SpecError) String() string {
 
 // Model is the state of one model's objects.
 type Model struct {
-	Name      string   `json:"name"`
-	Namespace string   `json:"namespace"`
-	Image     string   `json:"image"`
-	Replicas  int32    `json:"replicas"`
-	Health    string   `json:"health"`
-	Message   string   `json:"message,omitempty"`
-	Objects   []Object `json:"objects"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Owner     string `json:"owner,omitempty"`
+	Runtime   string `json:"runtime"`
+	// Serving lists where the model is served: each stage, or the model's
+	// namespace when it has no stages.
+	Serving []Serving `json:"serving"`
+	// Health is the worst health of the model's objects.
+	Health  string   `json:"health"`
+	Message string   `json:"message,omitempty"`
+	Objects []Object `json:"objects"`
+}
+
+// Serving is one place a model is served.
+type Serving struct {
+	Stage     string `json:"stage,omitempty"`
+	Namespace string `json:"namespace"`
+	// Version pinned to the stage; empty when nothing is pinned yet.
+	Version   string `json:"version,omitempty"`
+	Promotion string `json:"promotion,omitempty"`
+	Replicas  string `json:"replicas"`
+	Health    string `json:"health"`
+	Message   string `json:"message,omitempty"`
 }
 
 // Object is the health of one object.
@@ -164,13 +180,16 @@ func (s *Status) Markdown() string {
 	if len(s.Models) == 0 {
 		b.WriteString("No models.\n")
 	} else {
-		b.WriteString("| Model | Namespace | Image | Replicas | Health |\n|---|---|---|---|---|\n")
+		b.WriteString("| Model | Stage | Namespace | Version | Replicas | Health |\n|---|---|---|---|---|---|\n")
 		for _, m := range s.Models {
-			health := m.Health
-			if m.Message != "" {
-				health += ": " + m.Message
+			for _, sv := range m.Serving {
+				health := sv.Health
+				if sv.Message != "" {
+					health += ": " + sv.Message
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, dash(sv.Stage), sv.Namespace,
+					dash(sv.Version), sv.Replicas, cell(health))
 			}
-			fmt.Fprintf(&b, "| %s | %s | `%s` | %d | %s |\n", m.Name, m.Namespace, m.Image, m.Replicas, cell(health))
 		}
 	}
 
@@ -195,6 +214,13 @@ func revisionLine(r *Revision) string {
 		return "`" + r.Short() + "`"
 	}
 	return fmt.Sprintf("`%s` %s", r.Short(), r.Subject)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -92,13 +92,16 @@ func run(ctx context.Context, mlsync, example string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	deploys := client.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace("ml")
-	step("waiting until Deployment ml/fraud has 1 available replica")
-	if err := waitAvailable(ctx, deploys, "fraud", 1); err != nil {
+	deployments := client.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"})
+	step("waiting until staging serves fraud v3 and production serves v2")
+	if err := waitServing(ctx, deployments.Namespace("ml-staging"), "fraud", "v3"); err != nil {
+		return err
+	}
+	if err := waitServing(ctx, deployments.Namespace("ml-production"), "fraud", "v2"); err != nil {
 		return err
 	}
 
-	step("a data scientist scales the model: replicas 1 -> 3, commit, push")
+	step("a reviewer promotes v3 to production: edit the pin, commit, push")
 	work, err := os.MkdirTemp("", "mlsync-demo-checkout-")
 	if err != nil {
 		return err
@@ -113,21 +116,22 @@ func run(ctx context.Context, mlsync, example string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	changed := strings.Replace(string(data), "replicas: 1", "replicas: 3", 1)
+	const before = "name:      \"production\"\n\tversion:   \"v2\""
+	changed := strings.Replace(string(data), before, strings.Replace(before, "v2", "v3", 1), 1)
 	if changed == string(data) {
-		return errors.New("example spec has no `replicas: 1` line to change")
+		return errors.New("example spec has no production stage pinned to v2 to change")
 	}
 	if err := co.Write("models/fraud.cue", changed); err != nil {
 		return err
 	}
-	head, err := co.CommitAndPush("Scale fraud to 3 replicas for the holiday peak")
+	head, err := co.CommitAndPush("Promote fraud v3 to production")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("    pushed %s\n", head[:7])
 
-	step("waiting until Deployment ml/fraud has 3 available replicas")
-	if err := waitAvailable(ctx, deploys, "fraud", 3); err != nil {
+	step("waiting until production serves fraud v3")
+	if err := waitServing(ctx, deployments.Namespace("ml-production"), "fraud", "v3"); err != nil {
 		return err
 	}
 	// Let the daemon's next pass see the healthy rollout and commit it.
@@ -135,8 +139,9 @@ func run(ctx context.Context, mlsync, example string, keep bool) error {
 		return err
 	}
 
-	step("kubectl get deployments,services,pods -n ml -l mlsync.io/model=fraud")
-	kubectl(c.Kubeconfig(), "get", "deployments,services,pods", "-n", "ml", "-l", "mlsync.io/model=fraud", "-o", "wide")
+	step("kubectl get deployments,services,hpa,pods -A -l mlsync.io/model=fraud -L mlsync.io/stage,mlsync.io/version")
+	kubectl(c.Kubeconfig(), "get", "deployments,services,hpa,pods", "-A", "-l", "mlsync.io/model=fraud",
+		"-L", "mlsync.io/stage,mlsync.io/version")
 
 	step("git log mlsync/status (what mlsync wrote back)")
 	if out, err := co.Output("log", "--format=%h %s", "FETCH_HEAD"); err == nil {
@@ -155,22 +160,25 @@ func run(ctx context.Context, mlsync, example string, keep bool) error {
 	return nil
 }
 
-// waitAvailable waits until the Deployment has want available replicas.
-func waitAvailable(ctx context.Context, ri dynamic.ResourceInterface, name string, want int64) error {
+// waitServing waits until the Deployment serves version and all of its
+// replicas are updated and available.
+func waitServing(ctx context.Context, ri dynamic.ResourceInterface, name, version string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	start := time.Now()
 	for {
 		obj, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			spec, _, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+		if err == nil && obj.GetLabels()["mlsync.io/version"] == version {
+			want, _, _ := unstructured.NestedInt64(obj.Object, "status", "replicas")
+			updated, _, _ := unstructured.NestedInt64(obj.Object, "status", "updatedReplicas")
 			avail, _, _ := unstructured.NestedInt64(obj.Object, "status", "availableReplicas")
-			if spec == want && avail == want {
-				fmt.Printf("    %d/%d available after %s\n", avail, want, time.Since(start).Round(100*time.Millisecond))
+			if want > 0 && updated == want && avail == want {
+				fmt.Printf("    %s/%s at %s: %d/%d available after %s\n", obj.GetNamespace(), name, version, avail, want,
+					time.Since(start).Round(100*time.Millisecond))
 				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("deployment %s not at %d available replicas after 2m (last error: %v)", name, want, err)
+			return fmt.Errorf("deployment %s not serving %s after 2m (last error: %v)", name, version, err)
 		}
 		select {
 		case <-ctx.Done():
