@@ -9,7 +9,7 @@ export MLSYNC_CACHE_DIR ?= $(HOME)/.cache/mlsync
 TOOLS := -modfile=test/tools/go.mod
 PKGS := ./...
 # Packages with txtar golden tests that accept -update.
-GOLDEN_PKGS := ./reconciler/render/
+GOLDEN_PKGS := ./reconciler/render/ ./spec/
 
 .PHONY: all build test test-unit bench fuzz lint verify demo controlplane controlplane-demo clean
 

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -59,8 +60,11 @@ func checkPipeline(p *Pipeline) Errors {
 	add := func(path, format string, args ...any) {
 		errs = append(errs, problem(p.Source, path, format, args...))
 	}
-	if (p.Artifacts.PVC == nil) == (p.Artifacts.URI == "") {
-		add("artifacts", "set exactly one of pvc and uri")
+	switch {
+	case p.Artifacts.PVC == nil && p.Artifacts.URI == "":
+		add("artifacts", "required: set pvc (a PersistentVolumeClaim) or uri (an object-store prefix)")
+	case p.Artifacts.PVC != nil && p.Artifacts.URI != "":
+		add("artifacts", "set exactly one of pvc and uri, not both")
 	}
 	if p.Schedule != "" {
 		if _, err := ParseSchedule(p.Schedule); err != nil {
@@ -70,7 +74,7 @@ func checkPipeline(p *Pipeline) Errors {
 	for _, name := range sortedKeys(p.Params) {
 		param := p.Params[name]
 		if param.Default != nil && !paramTypeOK(param.Type, param.Default) {
-			add("params."+name+".default", "must be a %s like the param's type; got %s", param.Type, describe(param.Default))
+			add("params."+name+".default", "must be %s like the param's type; got %s", article(param.Type), describe(param.Default))
 		}
 	}
 
@@ -111,7 +115,7 @@ func checkPipeline(p *Pipeline) Errors {
 	}
 	if cycle := findCycle(p, index); cycle != nil {
 		first := index[cycle[0]]
-		add(fmt.Sprintf("steps[%d].dependsOn", first), "dependsOn forms a cycle: %s", strings.Join(cycle, " -> "))
+		add(fmt.Sprintf("steps[%d].dependsOn", first), "steps depend on each other in a cycle: %s", strings.Join(cycle, " -> "))
 		return errs // ancestry below assumes a DAG
 	}
 	for i, s := range p.Steps {
@@ -154,8 +158,14 @@ func checkSubstitutions(p *Pipeline, i int) Errors {
 				errs = append(errs, problem(p.Source, path, "unknown substitution %s; scopes are params, inputs, outputs, run, data", m[0]))
 				continue
 			}
-			if !ok {
-				errs = append(errs, problem(p.Source, path, "%s refers to no %s of step %q", m[0], strings.TrimSuffix(scope, "s"), s.Name))
+			switch {
+			case ok:
+			case scope == "params":
+				errs = append(errs, problem(p.Source, path, "%s refers to no param of pipeline %s%s", m[0], p.Name, suggest(name, sortedKeys(p.Params))))
+			case scope == "inputs" || scope == "outputs":
+				errs = append(errs, problem(p.Source, path, "%s refers to no %s of step %q (declare it in %s)", m[0], strings.TrimSuffix(scope, "s"), s.Name, scope))
+			default:
+				errs = append(errs, problem(p.Source, path, "unknown substitution %s; %s has only %s", m[0], scope, map[string]string{"run": "$(run.id)", "data": "$(data.source) and $(data.version)"}[scope]))
 			}
 		}
 	}
@@ -205,6 +215,14 @@ func findCycle(p *Pipeline, index map[string]int) []string {
 				for l, r := 0, len(cyc)-1; l < r; l, r = l+1, r-1 {
 					cyc[l], cyc[r] = cyc[r], cyc[l]
 				}
+				// Start at the step declared first.
+				lowest := 0
+				for k, n := range cyc {
+					if index[n] < index[cyc[lowest]] {
+						lowest = k
+					}
+				}
+				cyc = append(cyc[lowest:], cyc[:lowest]...)
 				return append(cyc, cyc[0])
 			case unseen:
 				if c := visit(j); c != nil {
@@ -260,7 +278,7 @@ func checkModel(set *Set, m *Model) Errors {
 				case !ok:
 					add("training.params."+name, "pipeline %s has no param %q%s", pipeline.Name, name, suggest(name, sortedKeys(pipeline.Params)))
 				case !paramTypeOK(param.Type, t.Params[name]):
-					add("training.params."+name, "must be a %s (pipeline %s declares it so); got %s", param.Type, pipeline.Name, describe(t.Params[name]))
+					add("training.params."+name, "must be %s (pipeline %s declares it so); got %s", article(param.Type), pipeline.Name, describe(t.Params[name]))
 				}
 			}
 			for _, name := range sortedKeys(pipeline.Params) {
@@ -405,6 +423,17 @@ func checkServing(m *Model) Errors {
 }
 
 func paramTypeOK(typ string, v any) bool {
+	if n, ok := v.(json.Number); ok {
+		switch typ {
+		case ParamInt:
+			_, err := n.Int64()
+			return err == nil
+		case ParamFloat:
+			_, err := n.Float64()
+			return err == nil
+		}
+		return false
+	}
 	switch typ {
 	case ParamString:
 		_, ok := v.(string)
@@ -431,6 +460,11 @@ func paramTypeOK(typ string, v any) bool {
 
 func describe(v any) string {
 	switch x := v.(type) {
+	case json.Number:
+		if _, err := x.Int64(); err == nil {
+			return "int " + x.String()
+		}
+		return "number " + x.String()
 	case string:
 		return "string " + strconv.Quote(x)
 	case bool:
@@ -441,6 +475,13 @@ func describe(v any) string {
 		return fmt.Sprintf("number %g", x)
 	}
 	return fmt.Sprintf("%T %v", v, v)
+}
+
+func article(typ string) string {
+	if typ == ParamInt {
+		return "an int"
+	}
+	return "a " + typ
 }
 
 func versionNumber(v string) int {

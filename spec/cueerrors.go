@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -61,6 +62,10 @@ func (ev *evaluator) allErrors(file string, syntax *ast.File, def, user cue.Valu
 // none (a required field the user left out), the nearest enclosing field
 // the user did write gives the position.
 func convertErrors(file string, err error, user cue.Value) Errors {
+	var cueErr cueerrors.Error
+	if !errors.As(err, &cueErr) {
+		return Errors{plainError(file, err)}
+	}
 	type field struct {
 		err  *Error
 		rank int
@@ -76,6 +81,11 @@ func convertErrors(file string, err error, user cue.Value) Errors {
 			continue
 		}
 		e := &Error{Path: formatPath(sels), Msg: plainMessage(msg), Pos: userPosition(file, ce, user)}
+		if msg == "field not allowed" && len(sels) >= 2 {
+			if why, ok := patternKeys[sels[len(sels)-2]]; ok {
+				e.Msg = why
+			}
+		}
 		if m := mismatchedTypes.FindStringSubmatch(msg); m != nil {
 			e.Msg = mismatchMessage(m, userLiteral(user, e.Path))
 		}
@@ -103,9 +113,23 @@ func convertErrors(file string, err error, user cue.Value) Errors {
 		errs = append(errs, f.err)
 	}
 	if len(errs) == 0 {
-		errs = Errors{{Pos: Position{File: file}, Msg: err.Error()}}
+		errs = Errors{plainError(file, err)}
 	}
 	return errs
+}
+
+// lineError matches the "file:line: message" errors of the YAML parser.
+var lineError = regexp.MustCompile(`^(.+):([0-9]+): (.+)$`)
+
+// plainError positions an error that is not a CUE error, such as the YAML
+// parser's.
+func plainError(file string, err error) *Error {
+	msg := err.Error()
+	if m := lineError.FindStringSubmatch(msg); m != nil && m[1] == file {
+		line, _ := strconv.Atoi(m[2])
+		return &Error{Pos: Position{File: file, Line: line}, Msg: "invalid YAML: " + m[3]}
+	}
+	return &Error{Pos: Position{File: file}, Msg: strings.TrimPrefix(msg, file+": ")}
 }
 
 // alternative is one enum member and where the schema writes it.
@@ -228,6 +252,12 @@ func userPosition(file string, ce cueerrors.Error, user cue.Value) Position {
 				}
 			}
 		}
+		// A field missing at the top: the document's first field.
+		if it, err := user.Fields(cue.All()); err == nil && it.Next() {
+			if p := position(file, it.Value()); p.Line > 0 {
+				return Position{File: file, Line: p.Line, Column: 1}
+			}
+		}
 	}
 	return Position{File: file}
 }
@@ -324,6 +354,15 @@ func mismatchMessage(m []string, got string) string {
 	return fmt.Sprintf("must be %s, not %s", typeName(ta), typeName(tb))
 }
 
+// patternKeys says what the keys of the schema's pattern-constrained maps
+// must look like: CUE reports a key that does not match as "field not
+// allowed", which would read as a misspelled field name.
+var patternKeys = map[string]string{
+	"env":        "must be an environment variable name (letters, digits and '_', not starting with a digit)",
+	"params":     "must be an identifier (a letter, then letters, digits and '_')",
+	"thresholds": "must be a metric name: an identifier (a letter, then letters, digits and '_')",
+}
+
 // Schema regular expressions as CUE prints them, and what they mean.
 var patternMeaning = map[string]string{
 	`=~"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"`:                        "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)",
@@ -346,8 +385,11 @@ func plainMessage(msg string) string {
 		return "must be a duration such as 90s, 15m or 2h30m" + gotValue(msg)
 	case strings.Contains(msg, "does not satisfy list.MinItems(1)") || strings.Contains(msg, "len(list) < MinItems(1)"):
 		return "must have at least one element"
-	case strings.Contains(msg, "does not satisfy strings.MaxRunes"):
-		return "is too long" + gotValue(msg)
+	case maxRunes.MatchString(msg):
+		m := maxRunes.FindStringSubmatch(msg)
+		return fmt.Sprintf("must be at most %s characters; got %d", m[2], len([]rune(unquote(m[1]))))
+	case strings.HasSuffix(msg, `(out of bound !="")`):
+		return "must not be empty"
 	}
 	if m := outOfBound.FindStringSubmatch(msg); m != nil {
 		if meaning, ok := patternMeaning[m[2]]; ok {
@@ -386,6 +428,15 @@ func typeName(s string) string {
 		return "true or false"
 	case "string":
 		return "a string"
+	}
+	return s
+}
+
+var maxRunes = regexp.MustCompile(`^invalid value (".*") \(does not satisfy strings.MaxRunes\(([0-9]+)\)\)$`)
+
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
 	}
 	return s
 }

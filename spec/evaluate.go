@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,21 +125,25 @@ func (ev *evaluator) evalDoc(file string, d document, r *fileResult) {
 		return
 	}
 	unified := def.Unify(v)
+	// Exporting to JSON fails on any error or incomplete value, so a
+	// valid spec is checked and exported in one walk; only a failed
+	// export pays for Validate, which collects the errors to report.
 	if err := unified.Validate(cue.Concrete(true), cue.Final()); err != nil {
 		r.errs = append(r.errs, ev.allErrors(file, d.file, def, v, err)...)
 		return
 	}
-	if err := decode(file, d, Kind(kind), unified, r); err != nil {
+	js, err := unified.MarshalJSON()
+	if err != nil {
+		r.errs = append(r.errs, convertErrors(file, err, unified)...)
+		return
+	}
+	if err := decode(file, d, Kind(kind), js, r); err != nil {
 		r.errs = append(r.errs, convertErrors(file, err, unified)...)
 	}
 }
 
 // decode turns a validated value into its Go spec, with its source.
-func decode(file string, d document, kind Kind, v cue.Value, r *fileResult) error {
-	js, err := v.MarshalJSON()
-	if err != nil {
-		return err
-	}
+func decode(file string, d document, kind Kind, js []byte, r *fileResult) error {
 	sum := sha256.Sum256(js)
 	positions := astPositions(file, d.file)
 	src := Source{
@@ -146,11 +151,16 @@ func decode(file string, d document, kind Kind, v cue.Value, r *fileResult) erro
 		NamePos: positions.at("name"),
 		pos:     positions.at,
 	}
+	// One JSON encoding gives both the hash and the Go value: decoding
+	// straight from CUE walks the value a second time, at twice the cost.
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
 	switch kind {
 	case KindModel:
 		var m Model
-		if err := v.Decode(&m); err != nil {
-			return err
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf("decoding model: %w", err)
 		}
 		m.Source = src
 		for i := range m.Stages {
@@ -161,8 +171,8 @@ func decode(file string, d document, kind Kind, v cue.Value, r *fileResult) erro
 		r.models = append(r.models, m)
 	case KindPipeline:
 		var p Pipeline
-		if err := v.Decode(&p); err != nil {
-			return err
+		if err := dec.Decode(&p); err != nil {
+			return fmt.Errorf("decoding pipeline: %w", err)
 		}
 		p.Source = src
 		r.pipelines = append(r.pipelines, p)

@@ -64,7 +64,13 @@ type Loader struct {
 type evaluator struct {
 	ctx     *cue.Context
 	schemas map[Kind]cue.Value
+	// uses counts the files evaluated: a CUE context keeps every file it
+	// built reachable, so an evaluator is replaced after recycleAfter
+	// files (compiling the schema again costs about 3 ms).
+	uses int
 }
+
+const recycleAfter = 64
 
 // fileResult is what one file declares, or what is wrong with it.
 type fileResult struct {
@@ -249,8 +255,14 @@ func (l *Loader) evalAll(files []File, todo []int, results []*fileResult) error 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { l.evaluators <- ev }()
+			defer func() { l.evaluators <- ev }() // the latest, after recycling
 			for i := range work {
+				if ev.uses >= recycleAfter {
+					if fresh, err := newEvaluator(); err == nil {
+						ev = fresh
+					}
+				}
+				ev.uses++
 				r := ev.evalFile(files[i], l.opts.MaxFileSize)
 				results[i] = r
 				l.mu.Lock()

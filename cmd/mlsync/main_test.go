@@ -39,7 +39,7 @@ const invalidModel = `kind: "Model"
 name: "Fraud"
 serving: {
 	image: "ghcr.io/example/fraud:1"
-	replicas: -1
+	replicas: min: -1
 }
 `
 
@@ -52,13 +52,13 @@ func TestValidateExitCodes(t *testing.T) {
 		wantCode   int
 		wantStdout []string
 	}{
-		{"valid", []string{"validate", good}, exitOK, []string{"1 model(s) valid"}},
+		{"valid", []string{"validate", good}, exitOK, []string{"valid: 1 model(s), 0 pipeline(s)"}},
 		{"invalid", []string{"validate", bad}, exitFailed, []string{
 			"models/fraud.cue:2:7: name: must be a DNS-1123 label",
-			"models/fraud.cue:5:12: serving.replicas: must be >=0; got -1",
+			"models/fraud.cue:5:17: serving.replicas.min: must be >=0; got -1",
 		}},
 		{"github", []string{"validate", bad, "--format", "github"}, exitFailed, []string{
-			"::error file=models/fraud.cue,line=5,col=12,title=mlsync validate::serving.replicas: must be >=0; got -1",
+			"::error file=models/fraud.cue,line=5,col=17,title=mlsync validate::serving.replicas.min: must be >=0; got -1",
 		}},
 		{"json", []string{"validate", "--format=json", bad}, exitFailed, []string{`"valid": false`, `"line": 5`}},
 		{"missing dir", []string{"validate", filepath.Join(good, "nope")}, exitUsage, nil},
@@ -97,7 +97,7 @@ func TestRender(t *testing.T) {
 		t.Errorf("json render: exit %d:\n%s", code, stdout)
 	}
 	bad := specDir(t, map[string]string{"models/fraud.cue": invalidModel})
-	if code, _, stderr := runCLI(t, "render", bad); code != exitFailed || !strings.Contains(stderr, "models/fraud.cue:5:12") {
+	if code, _, stderr := runCLI(t, "render", bad); code != exitFailed || !strings.Contains(stderr, "models/fraud.cue:5:17") {
 		t.Errorf("render of invalid specs: exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -40,15 +40,16 @@ func runValidate(_ context.Context, env *cmdEnv, args []string) int {
 	switch *format {
 	case "json":
 		out := struct {
-			Valid  bool          `json:"valid"`
-			Models int           `json:"models"`
-			Errors []*spec.Error `json:"errors"`
+			Valid     bool          `json:"valid"`
+			Models    int           `json:"models"`
+			Pipelines int           `json:"pipelines"`
+			Errors    []*spec.Error `json:"errors"`
 		}{Valid: len(errs) == 0, Errors: errs}
 		if out.Errors == nil {
 			out.Errors = []*spec.Error{}
 		}
 		if set != nil {
-			out.Models = len(set.Models)
+			out.Models, out.Pipelines = len(set.Models), len(set.Pipelines)
 		}
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
@@ -63,7 +64,7 @@ func runValidate(_ context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintln(env.stdout, e.Error())
 		}
 		if len(errs) == 0 {
-			fmt.Fprintf(env.stdout, "%d model(s) valid\n", len(set.Models))
+			fmt.Fprintf(env.stdout, "valid: %d model(s), %d pipeline(s)\n", len(set.Models), len(set.Pipelines))
 		} else {
 			fmt.Fprintf(env.stderr, "%d error(s)\n", len(errs))
 		}

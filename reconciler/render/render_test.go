@@ -107,3 +107,47 @@ func setFile(ar *txtar.Archive, name string, data []byte) {
 	}
 	ar.Files = append(ar.Files, txtar.File{Name: name, Data: data})
 }
+
+// TestGoldenExamples renders each repository under examples/ and compares
+// the objects with testdata/examples/<name>.yaml.
+func TestGoldenExamples(t *testing.T) {
+	dirs, err := filepath.Glob("../../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader, err := spec.NewLoader(spec.DefaultLoaderOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			files, err := spec.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := loader.Load(files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := renderYAML(t, set)
+			golden := filepath.Join("testdata", "examples", name+".yaml")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("rendered objects differ from %s (-want +got); rerun with -update if intended:\n%s", golden, diff)
+			}
+		})
+	}
+}
