@@ -13,14 +13,21 @@ const (
 	ActionPruned     Action = "pruned"
 	ActionSkipped    Action = "skipped"
 	ActionFailed     Action = "failed"
+	// ActionDrifted: the live object differs from Git and the drift
+	// policy is report, so nothing was written.
+	ActionDrifted Action = "drifted"
 )
 
 // Change is what happened to one object.
 type Change struct {
 	Object ObjectRef `json:"object"`
 	Action Action    `json:"action"`
-	// Reason says why an object was skipped or failed.
+	// Reason says why an object was skipped or failed, or what drift
+	// was corrected.
 	Reason string `json:"reason,omitempty"`
+	// Drift is true when the object was configured because it had been
+	// changed outside mlsync, not because Git changed.
+	Drift bool `json:"drift,omitempty"`
 }
 
 // String formats the change as "Kind/namespace/name action".
@@ -49,6 +56,17 @@ func (cs ChangeSet) Count(a Action) int {
 // Changed reports whether any object was created, configured or pruned.
 func (cs ChangeSet) Changed() bool {
 	return cs.Count(ActionCreated)+cs.Count(ActionConfigured)+cs.Count(ActionPruned) > 0
+}
+
+// Drifted counts objects found changed outside mlsync, corrected or not.
+func (cs ChangeSet) Drifted() int {
+	n := 0
+	for _, c := range cs {
+		if c.Drift || c.Action == ActionDrifted {
+			n++
+		}
+	}
+	return n
 }
 
 // Failed returns the changes whose action is ActionFailed.

@@ -1,9 +1,13 @@
 package kube
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +25,23 @@ type Inventory struct {
 	Objects []ObjectRef
 }
 
+// storedInventory is the inventory's encoding: with each object, the
+// record of its last apply, so a restarted daemon can tell unchanged
+// objects without a request.
+type storedInventory struct {
+	Revision string        `json:"revision"`
+	Objects  []storedEntry `json:"objects"`
+}
+
+type storedEntry struct {
+	ObjectRef
+	Record *record `json:"record,omitempty"`
+}
+
+// inventoryKey holds the gzipped JSON in the ConfigMap's binaryData; a
+// ConfigMap holds 1 MiB, and 5,000 entries take about 150 KiB compressed.
+const inventoryKey = "inventory.json.gz"
+
 var configMapRef = ObjectRef{Version: "v1", Kind: "ConfigMap"}
 
 func (m *ResourceManager) inventoryRef(name string) ObjectRef {
@@ -30,17 +51,39 @@ func (m *ResourceManager) inventoryRef(name string) ObjectRef {
 }
 
 // ReadInventory returns the stored inventory called name; an inventory
-// never written is empty.
+// never written is empty. The records it holds prime the manager, so a
+// restarted daemon's first pass writes nothing that did not change.
 func (m *ResourceManager) ReadInventory(ctx context.Context, name string) (Inventory, error) {
 	inv := Inventory{Name: name}
-	obj, err := m.Get(ctx, m.inventoryRef(name))
+	obj, err := m.getLive(ctx, m.inventoryRef(name))
 	if err != nil || obj == nil {
 		return inv, err
 	}
-	data, _, _ := unstructured.NestedStringMap(obj.Object, "data")
-	inv.Revision = data["revision"]
-	if err := json.Unmarshal([]byte(data["objects"]), &inv.Objects); err != nil {
+	raw, _, _ := unstructured.NestedString(obj.Object, "binaryData", inventoryKey)
+	data, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
 		return inv, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return inv, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	js, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		return inv, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	var st storedInventory
+	if err := json.Unmarshal(js, &st); err != nil {
+		return inv, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	inv.Revision = st.Revision
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range st.Objects {
+		inv.Objects = append(inv.Objects, e.ObjectRef)
+		if _, known := m.records[e.Key()]; e.Record != nil && !known {
+			m.records[e.Key()] = *e.Record
+		}
 	}
 	return inv, nil
 }
@@ -54,9 +97,26 @@ func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) err
 		return err
 	}
 	SortRefs(inv.Objects)
-	objects, err := json.Marshal(inv.Objects)
+	st := storedInventory{Revision: inv.Revision, Objects: make([]storedEntry, len(inv.Objects))}
+	m.mu.Lock()
+	for i, ref := range inv.Objects {
+		st.Objects[i].ObjectRef = ref
+		if r, ok := m.records[ref.Key()]; ok {
+			st.Objects[i].Record = &r
+		}
+	}
+	m.mu.Unlock()
+	js, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w", inv.Name, err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(js); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
 	}
 	ref := m.inventoryRef(inv.Name)
 	cm := &unstructured.Unstructured{Object: map[string]any{
@@ -65,9 +125,10 @@ func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) err
 			"name": ref.Name, "namespace": ref.Namespace,
 			"labels": map[string]any{ManagedByLabel: ManagedByValue, "mlsync.io/inventory": inv.Name},
 		},
-		"data": map[string]any{"revision": inv.Revision, "objects": string(objects)},
+		"data":       map[string]any{"revision": inv.Revision, "objects": fmt.Sprint(len(inv.Objects))},
+		"binaryData": map[string]any{inventoryKey: base64.StdEncoding.EncodeToString(buf.Bytes())},
 	}}
-	ri, err := m.resource(ref)
+	ri, _, err := m.resource(ref, false)
 	if err != nil {
 		return err
 	}
@@ -79,7 +140,7 @@ func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) err
 
 func (m *ResourceManager) ensureNamespace(ctx context.Context, name string) error {
 	ref := ObjectRef{Version: "v1", Kind: "Namespace", Name: name}
-	ri, err := m.resource(ref)
+	ri, _, err := m.resource(ref, false)
 	if err != nil {
 		return err
 	}

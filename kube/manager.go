@@ -2,14 +2,17 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -26,32 +29,70 @@ type Options struct {
 	// QPS and Burst bound the client's request rate.
 	QPS   float32
 	Burst int
+	// Concurrency is how many objects of one stage are applied at once.
+	Concurrency int
+	// Cache watches the objects mlsync owns, so that an unchanged object
+	// costs no request at all. Without it every object is read with a GET.
+	Cache bool
+	// ImpersonateServiceAccount, when set, makes every write to a
+	// namespace impersonate the ServiceAccount of that name in that
+	// namespace, so a tenant's RBAC bounds what its specs can change.
+	ImpersonateServiceAccount string
+	// AllowedNamespaces are path.Match patterns of the namespaces specs
+	// may target; empty allows any. With a list, cluster-scoped objects
+	// other than the allowed Namespaces themselves are refused.
+	AllowedNamespaces []string
+	// CRDTimeout bounds the wait for CustomResourceDefinitions to become
+	// Established before the custom resources that need them are applied.
+	CRDTimeout time.Duration
 }
 
 // DefaultOptions returns the options mlsync runs with.
 func DefaultOptions() Options {
-	return Options{FieldManager: FieldManager, InventoryNamespace: "mlsync-system", QPS: 50, Burst: 100}
+	return Options{
+		FieldManager:       FieldManager,
+		InventoryNamespace: "mlsync-system",
+		QPS:                100,
+		Burst:              200,
+		Concurrency:        8,
+		Cache:              true,
+		CRDTimeout:         time.Minute,
+	}
 }
-
-// ApplyOptions tune one Apply call.
-type ApplyOptions struct {
-	// Force takes ownership of fields another manager owns instead of
-	// failing with a conflict.
-	Force bool
-}
-
-// DefaultApplyOptions returns the options mlsync applies with.
-func DefaultApplyOptions() ApplyOptions { return ApplyOptions{Force: false} }
 
 // ResourceManager applies, prunes and inspects objects in one cluster.
+// It is safe for concurrent use.
 type ResourceManager struct {
 	opts   Options
+	cfg    *rest.Config
 	client dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+	cache  *objectCache
+
+	mu sync.Mutex
+	// records remember, per object, what mlsync last applied and which
+	// fields it owned afterwards; see upToDate.
+	records map[string]record
+	// tenants are the impersonating clients, by namespace.
+	tenants map[string]dynamic.Interface
 }
 
 // NewResourceManager returns a manager for the cluster cfg points at.
+// Call Close to stop its watches.
 func NewResourceManager(cfg *rest.Config, opts Options) (*ResourceManager, error) {
+	def := DefaultOptions()
+	if opts.FieldManager == "" {
+		opts.FieldManager = def.FieldManager
+	}
+	if opts.InventoryNamespace == "" {
+		opts.InventoryNamespace = def.InventoryNamespace
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = def.Concurrency
+	}
+	if opts.CRDTimeout <= 0 {
+		opts.CRDTimeout = def.CRDTimeout
+	}
 	cfg = rest.CopyConfig(cfg)
 	if opts.QPS > 0 {
 		cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
@@ -64,9 +105,43 @@ func NewResourceManager(cfg *rest.Config, opts Options) (*ResourceManager, error
 	if err != nil {
 		return nil, fmt.Errorf("creating discovery client: %w", err)
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	return &ResourceManager{opts: opts, client: client, mapper: mapper}, nil
+	m := &ResourceManager{
+		opts:    opts,
+		cfg:     cfg,
+		client:  client,
+		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		records: map[string]record{},
+		tenants: map[string]dynamic.Interface{},
+	}
+	if opts.Cache {
+		m.cache = newObjectCache(client, opts.FieldManager)
+		m.cache.expected = func(obj *unstructured.Unstructured) bool {
+			r, ok := m.recall(RefOf(obj))
+			return ok && r.UID == obj.GetUID() && r.FieldsHash == FieldsHash(obj, opts.FieldManager)
+		}
+	}
+	return m, nil
 }
+
+// Close stops the manager's watches.
+func (m *ResourceManager) Close() {
+	if m.cache != nil {
+		m.cache.stop()
+	}
+}
+
+// Changes signals, coalesced, that an object mlsync owns was changed or
+// deleted by someone else (status updates aside), so a caller can run a
+// drift pass at once. It never fires without the watch cache.
+func (m *ResourceManager) Changes() <-chan struct{} {
+	if m.cache == nil {
+		return nil
+	}
+	return m.cache.changes
+}
+
+// Options returns the options the manager runs with.
+func (m *ResourceManager) Options() Options { return m.opts }
 
 // UnknownKindError says the cluster does not serve an object's kind.
 type UnknownKindError struct{ Ref ObjectRef }
@@ -76,12 +151,27 @@ func (e *UnknownKindError) Error() string {
 		e.Ref.GroupVersionKind())
 }
 
-// resource returns the client for ref's kind and namespace.
-func (m *ResourceManager) resource(ref ObjectRef) (dynamic.ResourceInterface, error) {
+// NamespaceNotAllowedError says a spec targets a namespace its source
+// may not write to.
+type NamespaceNotAllowedError struct {
+	Namespace string
+	Allowed   []string
+}
+
+func (e *NamespaceNotAllowedError) Error() string {
+	ns := e.Namespace
+	if ns == "" {
+		ns = "(cluster scope)"
+	}
+	return fmt.Sprintf("namespace %s is not allowed for this source (allowed: %s)", ns, strings.Join(e.Allowed, ", "))
+}
+
+// mapping returns the REST mapping of ref's kind, looking again once when
+// the kind is unknown (a CRD may have been applied a moment ago).
+func (m *ResourceManager) mapping(ref ObjectRef) (*meta.RESTMapping, error) {
 	gvk := ref.GroupVersionKind()
 	mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
-		// The kind may be new (a CRD applied a moment ago): look again once.
 		m.mapper.Reset()
 		mapping, err = m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
@@ -91,15 +181,93 @@ func (m *ResourceManager) resource(ref ObjectRef) (dynamic.ResourceInterface, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: mapping kind: %w", ref, err)
 	}
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		return m.client.Resource(mapping.Resource).Namespace(ref.Namespace), nil
+	return mapping, nil
+}
+
+// Namespaced reports whether ref's kind is namespaced.
+func (m *ResourceManager) Namespaced(ref ObjectRef) (bool, error) {
+	mapping, err := m.mapping(ref)
+	if err != nil {
+		return false, err
 	}
-	return m.client.Resource(mapping.Resource), nil
+	return mapping.Scope.Name() == meta.RESTScopeNameNamespace, nil
+}
+
+// resource returns the client for ref's kind and namespace; writer
+// clients impersonate the namespace's ServiceAccount when configured.
+func (m *ResourceManager) resource(ref ObjectRef, write bool) (dynamic.ResourceInterface, *meta.RESTMapping, error) {
+	mapping, err := m.mapping(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := m.client
+	if write && m.opts.ImpersonateServiceAccount != "" && ref.Namespace != "" {
+		if client, err = m.tenant(ref.Namespace); err != nil {
+			return nil, nil, err
+		}
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		return client.Resource(mapping.Resource).Namespace(ref.Namespace), mapping, nil
+	}
+	return client.Resource(mapping.Resource), mapping, nil
+}
+
+func (m *ResourceManager) tenant(ns string) (dynamic.Interface, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.tenants[ns]; ok {
+		return c, nil
+	}
+	cfg := rest.CopyConfig(m.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, m.opts.ImpersonateServiceAccount),
+	}
+	c, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.tenants[ns] = c
+	return c, nil
+}
+
+// allowed checks ref's namespace against AllowedNamespaces.
+func (m *ResourceManager) allowed(ref ObjectRef, namespaced bool) error {
+	if len(m.opts.AllowedNamespaces) == 0 {
+		return nil
+	}
+	ns := ref.Namespace
+	switch {
+	case !namespaced && ref.Kind == "Namespace" && ref.Group == "":
+		ns = ref.Name // creating a namespace is allowed where writing to it is
+	case !namespaced:
+		return &NamespaceNotAllowedError{Allowed: m.opts.AllowedNamespaces}
+	}
+	for _, pat := range m.opts.AllowedNamespaces {
+		if ok, _ := path.Match(pat, ns); ok {
+			return nil
+		}
+	}
+	return &NamespaceNotAllowedError{Namespace: ns, Allowed: m.opts.AllowedNamespaces}
 }
 
 // Get returns the live object ref names, or nil when it does not exist.
+// It reads the watch cache when it holds ref's kind.
 func (m *ResourceManager) Get(ctx context.Context, ref ObjectRef) (*unstructured.Unstructured, error) {
-	ri, err := m.resource(ref)
+	mapping, err := m.mapping(ref)
+	if err != nil {
+		return nil, err
+	}
+	if m.cache != nil {
+		if obj, known := m.cache.get(ctx, mapping.Resource, ref); known {
+			return obj, nil
+		}
+	}
+	return m.getLive(ctx, ref)
+}
+
+// getLive reads ref from the API server.
+func (m *ResourceManager) getLive(ctx context.Context, ref ObjectRef) (*unstructured.Unstructured, error) {
+	ri, _, err := m.resource(ref, false)
 	if err != nil {
 		return nil, err
 	}
@@ -113,109 +281,31 @@ func (m *ResourceManager) Get(ctx context.Context, ref ObjectRef) (*unstructured
 	return obj, nil
 }
 
-// Apply applies objs in stages (Namespaces and CustomResourceDefinitions
-// first, then everything else) and returns what happened to each. A
-// failure of one object does not stop the others; Apply returns an error
-// only when the context ends.
-func (m *ResourceManager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts ApplyOptions) (ChangeSet, error) {
-	var cs ChangeSet
-	for _, stage := range stages(objs) {
-		for _, obj := range stage {
-			if err := ctx.Err(); err != nil {
-				return cs, err
-			}
-			cs = append(cs, m.applyOne(ctx, obj, opts))
-		}
-		m.mapper.Reset() // kinds defined by this stage's CRDs are now served
-	}
-	return cs, nil
+// record is what mlsync knows of one object after applying it: its UID,
+// the spec hash it applied, and a hash of the fields it owned afterwards.
+type record struct {
+	UID        types.UID `json:"uid"`
+	SpecHash   string    `json:"specHash"`
+	FieldsHash string    `json:"fieldsHash"`
 }
 
-// stages splits objs into apply stages, keeping their order within each.
-func stages(objs []*unstructured.Unstructured) [][]*unstructured.Unstructured {
-	var first, rest []*unstructured.Unstructured
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "Namespace", "CustomResourceDefinition":
-			first = append(first, o)
-		default:
-			rest = append(rest, o)
-		}
-	}
-	return [][]*unstructured.Unstructured{first, rest}
+func (m *ResourceManager) remember(ref ObjectRef, obj *unstructured.Unstructured) {
+	r := record{UID: obj.GetUID(), SpecHash: obj.GetAnnotations()[SpecHashAnnotation],
+		FieldsHash: FieldsHash(obj, m.opts.FieldManager)}
+	m.mu.Lock()
+	m.records[ref.Key()] = r
+	m.mu.Unlock()
 }
 
-func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Unstructured, opts ApplyOptions) Change {
-	ref := RefOf(desired)
-	fail := func(err error) Change { return Change{Object: ref, Action: ActionFailed, Reason: err.Error()} }
-	ri, err := m.resource(ref)
-	if err != nil {
-		return fail(err)
-	}
-	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return fail(fmt.Errorf("get: %w", err))
-	case !IsOwned(live):
-		return Change{Object: ref, Action: ActionSkipped, Reason: "exists and is not managed by mlsync"}
-	}
-	desired = desired.DeepCopy()
-	patchOpts := metav1.ApplyOptions{FieldManager: m.opts.FieldManager, Force: opts.Force}
-	if live != nil {
-		keepRevision(live, desired)
-		dry := patchOpts
-		dry.DryRun = []string{metav1.DryRunAll}
-		planned, err := ri.Apply(ctx, ref.Name, desired, dry)
-		if err != nil {
-			return fail(applyError(err))
-		}
-		if sameObject(live, planned) {
-			return Change{Object: ref, Action: ActionUnchanged}
-		}
-	}
-	if _, err := ri.Apply(ctx, ref.Name, desired, patchOpts); err != nil {
-		return fail(applyError(err))
-	}
-	if live == nil {
-		return Change{Object: ref, Action: ActionCreated}
-	}
-	return Change{Object: ref, Action: ActionConfigured}
+func (m *ResourceManager) forget(ref ObjectRef) {
+	m.mu.Lock()
+	delete(m.records, ref.Key())
+	m.mu.Unlock()
 }
 
-// keepRevision keeps the live object's revision annotation when its spec
-// did not change, so a commit that leaves a spec alone leaves its objects
-// alone.
-func keepRevision(live, desired *unstructured.Unstructured) {
-	la, da := live.GetAnnotations(), desired.GetAnnotations()
-	if la[SpecHashAnnotation] == "" || la[SpecHashAnnotation] != da[SpecHashAnnotation] {
-		return
-	}
-	if rev, ok := la[RevisionAnnotation]; ok {
-		da[RevisionAnnotation] = rev
-		desired.SetAnnotations(da)
-	}
-}
-
-// sameObject reports whether applying would leave live as it is.
-func sameObject(live, planned *unstructured.Unstructured) bool {
-	return equality.Semantic.DeepEqual(comparable(live), comparable(planned))
-}
-
-func comparable(obj *unstructured.Unstructured) map[string]any {
-	c := obj.DeepCopy().Object
-	unstructured.RemoveNestedField(c, "metadata", "managedFields")
-	unstructured.RemoveNestedField(c, "metadata", "resourceVersion")
-	unstructured.RemoveNestedField(c, "metadata", "generation")
-	unstructured.RemoveNestedField(c, "status")
-	return c
-}
-
-func applyError(err error) error {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) && apierrors.IsConflict(err) {
-		return fmt.Errorf("conflict with another field manager: %s", status.Status().Message)
-	}
-	return fmt.Errorf("apply: %w", err)
+func (m *ResourceManager) recall(ref ObjectRef) (record, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.records[ref.Key()]
+	return r, ok
 }
