@@ -379,8 +379,8 @@ func TestCRDAndCustomResourceInOneSet(t *testing.T) {
 	}}
 	cr := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": group + "/v1", "kind": "Widget",
-		"metadata":   map[string]any{"name": "w1", "namespace": ns, "labels": owned(nil)},
-		"spec":       map[string]any{"size": int64(3)},
+		"metadata": map[string]any{"name": "w1", "namespace": ns, "labels": owned(nil)},
+		"spec":     map[string]any{"size": int64(3)},
 	}}
 	// The custom resource comes first in the set; staging applies the CRD
 	// before it.
@@ -396,7 +396,7 @@ func TestUnknownKind(t *testing.T) {
 	m, _ := newManager(t, nil)
 	isvc := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-		"metadata":   map[string]any{"name": "router", "namespace": ns, "labels": owned(nil)},
+		"metadata": map[string]any{"name": "router", "namespace": ns, "labels": owned(nil)},
 	}}
 	cm := configMap(ns, "still-applied", map[string]any{"a": "1"})
 	cs := apply(t, m, kube.DefaultApplyOptions(), isvc, cm)
@@ -534,4 +534,3 @@ func asTimeout(err error, te **kube.TimeoutError) bool {
 	}
 	return ok
 }
-
