@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,6 +27,8 @@ type PassResult struct {
 	SpecErrors spec.Errors
 	// Changes is what applying and pruning did.
 	Changes kube.ChangeSet
+	// Drift counts objects found changed outside mlsync.
+	Drift int
 	// StatusCommit is the status commit pushed, if any.
 	StatusCommit string
 }
@@ -41,12 +44,20 @@ func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
 		return res, err
 	}
 	res.Head = head
-	if head == r.st.seen && !r.st.healthPending && !r.st.publishPending {
+	driftDue := r.st.objs != nil && (r.driftRequested || time.Since(r.st.driftChecked) >= r.opts.DriftInterval)
+	if head == r.st.seen && !r.st.healthPending && !r.st.publishPending && !driftDue {
 		res.Skipped = true
 		return res, nil
 	}
 
-	if head != r.st.seen {
+	switch {
+	case head == r.st.seen && driftDue:
+		// 4'. Git did not move: look for live changes to what mlsync
+		// applied, and correct or report them.
+		if err := r.checkDrift(ctx, &res); err != nil {
+			return res, err
+		}
+	case head != r.st.seen:
 		applied, err := r.sync(ctx, &res)
 		if err != nil {
 			r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.ReconciliationFailedReason, err.Error())
@@ -79,11 +90,18 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 	}
 	res.Head = snap.Commit.Hash
 	rev := &report.Revision{Commit: snap.Commit.Hash, Subject: snap.Commit.Subject, Time: snap.Commit.Time}
-	files, err := snap.Files(r.opts.Path, spec.IsSpecFile)
+	files, err := snap.Files(r.opts.Path, render.IsSourceFile)
 	if err != nil {
 		return false, err
 	}
-	set, err := r.loader.Load(specFiles(files))
+	all := specFiles(files)
+	set, err := r.loader.Load(all)
+
+	// 3. Render, with overlays and manifests.
+	var objs []*unstructured.Unstructured
+	if err == nil {
+		objs, err = render.Objects(set, render.Options{Revision: rev.Commit, Files: all})
+	}
 	var specErrs spec.Errors
 	if errors.As(err, &specErrs) {
 		res.SpecErrors = specErrs
@@ -93,13 +111,7 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
-	}
-
-	// 3. Render.
-	objs, err := render.Objects(set, render.Options{Revision: rev.Commit})
-	if err != nil {
-		return false, fmt.Errorf("rendering %s: %w", rev.Short(), err)
+		return false, fmt.Errorf("loading %s: %w", rev.Short(), err)
 	}
 
 	// 4-5. Record the inventory, apply in stages, prune what was removed.
@@ -109,8 +121,9 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 		return false, err
 	}
 	r.st.seen, r.st.latest, r.st.applied, r.st.errors = rev.Commit, rev, rev, nil
-	r.st.set = set
+	r.st.set, r.st.objs, r.st.driftChecked = set, objs, time.Now()
 	r.st.changes = reportChanges(cs)
+	r.st.drift = driftChanges(cs)
 	r.st.objects = make([]kube.ObjectRef, 0, len(objs))
 	r.st.objModel = map[string]string{}
 	for _, o := range objs {
@@ -163,6 +176,27 @@ func (r *Reconciler) apply(ctx context.Context, objs []*unstructured.Unstructure
 		keep = union
 	}
 	return cs, r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: rev.Commit, Objects: keep})
+}
+
+// checkDrift re-applies the applied revision's objects: unchanged ones
+// cost nothing (the watch cache and the apply records), changed ones are
+// corrected or reported per the drift policy.
+func (r *Reconciler) checkDrift(ctx context.Context, res *PassResult) error {
+	r.driftRequested = false
+	r.st.driftChecked = time.Now()
+	cs, err := r.cluster.Apply(ctx, r.st.objs, r.opts.Apply)
+	res.Changes = cs
+	if err != nil {
+		return err
+	}
+	res.Drift = cs.Drifted()
+	if res.Drift > 0 || len(r.st.drift) > 0 {
+		r.st.drift = driftChanges(cs)
+	}
+	if failed := cs.Failed(); len(failed) > 0 {
+		return fmt.Errorf("drift check: %d object(s) failed, first: %s", len(failed), failed[0])
+	}
+	return nil
 }
 
 func (r *Reconciler) assessHealth(ctx context.Context) error {
@@ -235,6 +269,7 @@ func (r *Reconciler) status() *report.Status {
 		Ready:   r.st.ready,
 		Errors:  r.st.errors,
 		Changes: r.st.changes,
+		Drift:   r.st.drift,
 		Models:  []report.Model{},
 	}
 	if st.Ready.Type == "" {
@@ -307,6 +342,17 @@ func reportErrors(errs spec.Errors) []report.SpecError {
 	out := make([]report.SpecError, len(errs))
 	for i, e := range errs {
 		out[i] = report.SpecError{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Column, Path: e.Path, Message: e.Msg}
+	}
+	return out
+}
+
+// driftChanges lists the objects found changed outside mlsync.
+func driftChanges(cs kube.ChangeSet) []report.Change {
+	var out []report.Change
+	for _, c := range cs {
+		if c.Drift || c.Action == kube.ActionDrifted {
+			out = append(out, report.Change{Ref: c.Object.String(), Action: string(c.Action), Reason: c.Reason})
+		}
 	}
 	return out
 }

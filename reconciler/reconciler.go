@@ -30,6 +30,8 @@ type Cluster interface {
 	ReadInventory(ctx context.Context, name string) (kube.Inventory, error)
 	WriteInventory(ctx context.Context, inv kube.Inventory) error
 	Health(ctx context.Context, refs []kube.ObjectRef) ([]kube.Health, error)
+	// Changes signals that an owned object was changed by someone else.
+	Changes() <-chan struct{}
 }
 
 var (
@@ -49,6 +51,12 @@ type Options struct {
 	StatusBranch string
 	// Interval between polls.
 	Interval time.Duration
+	// DriftInterval is how often the cluster is checked for live changes
+	// when Git did not move; a change the watch sees starts a check at
+	// once (after DriftDebounce).
+	DriftInterval time.Duration
+	// DriftDebounce waits for a burst of live changes to settle.
+	DriftDebounce time.Duration
 	// Prune deletes owned objects that are no longer rendered.
 	Prune bool
 	// Apply tunes server-side apply.
@@ -60,14 +68,16 @@ type Options struct {
 // DefaultOptions returns the options `mlsync run` starts from.
 func DefaultOptions() Options {
 	return Options{
-		Name:         "default",
-		Branch:       "main",
-		Path:         ".",
-		StatusBranch: "mlsync/status",
-		Interval:     30 * time.Second,
-		Prune:        true,
-		Apply:        kube.DefaultApplyOptions(),
-		Author:       gitsource.DefaultAuthor,
+		Name:          "default",
+		Branch:        "main",
+		Path:          ".",
+		StatusBranch:  "mlsync/status",
+		Interval:      30 * time.Second,
+		DriftInterval: 5 * time.Minute,
+		DriftDebounce: time.Second,
+		Prune:         true,
+		Apply:         kube.DefaultApplyOptions(),
+		Author:        gitsource.DefaultAuthor,
 	}
 }
 
@@ -82,6 +92,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("status branch %q must differ from the spec branch, or status commits would trigger reconciles", o.Branch)
 	case o.Interval <= 0:
 		return fmt.Errorf("interval %s must be positive", o.Interval)
+	case o.DriftInterval <= 0:
+		return fmt.Errorf("drift interval %s must be positive", o.DriftInterval)
 	case o.Name == "":
 		return errors.New("name is empty")
 	}
@@ -98,6 +110,9 @@ type Reconciler struct {
 	log     *slog.Logger
 	trigger chan struct{}
 
+	// driftRequested is set by Run when the watch saw a live change.
+	driftRequested bool
+
 	st state
 }
 
@@ -109,6 +124,13 @@ type state struct {
 	// applied is the revision whose objects are in the cluster.
 	applied *report.Revision
 	set     *spec.Set
+	// objs are the applied revision's rendered objects, re-applied by
+	// drift checks.
+	objs         []*unstructured.Unstructured
+	driftChecked time.Time
+	// drift lists the objects the last apply or check found changed
+	// outside mlsync.
+	drift []report.Change
 	// objects are the references of the applied objects and the model
 	// each belongs to ("" for shared objects such as namespaces).
 	objects  []kube.ObjectRef
@@ -152,6 +174,7 @@ func (r *Reconciler) Trigger() {
 func (r *Reconciler) Run(ctx context.Context) error {
 	ticker := time.NewTicker(r.opts.Interval)
 	defer ticker.Stop()
+	changes := r.cluster.Changes()
 	for {
 		start := time.Now()
 		res, err := r.Pass(ctx)
@@ -161,6 +184,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 		case <-r.trigger:
+		case <-changes:
+			// Let a burst of edits settle, then check them all at once.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(r.opts.DriftDebounce):
+			}
+			r.driftRequested = true
 		}
 	}
 }
@@ -174,6 +205,8 @@ func (r *Reconciler) logPass(res PassResult, err error, took time.Duration) {
 		r.log.Error("reconcile failed", append(attrs, "error", err)...)
 	case res.Skipped:
 		r.log.Debug("nothing to do", attrs...)
+	case res.Drift > 0:
+		r.log.Warn("live changes found", append(attrs, "drifted", res.Drift, "policy", string(r.opts.Apply.Drift))...)
 	case len(res.SpecErrors) > 0:
 		r.log.Warn("specs rejected, nothing applied", append(attrs, "errors", len(res.SpecErrors), "first", res.SpecErrors[0].Error())...)
 	default:

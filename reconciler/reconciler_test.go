@@ -61,12 +61,15 @@ serving: {
 type fixture struct {
 	t      *testing.T
 	ns     string
+	url    string
 	co     *gitserver.Checkout
 	rec    *reconciler.Reconciler
 	client dynamic.Interface
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture seeds a repository with the fraud model in a fresh
+// namespace and returns a reconciler for it; tweak adjusts its options.
+func newFixture(t *testing.T, tweak func(*reconciler.Options)) *fixture {
 	t.Helper()
 	ns := env.Namespace(t)
 	seed := t.TempDir()
@@ -80,7 +83,18 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote, err := gitsource.NewRemote(gitsource.Options{URL: url, Timeout: 20 * time.Second})
+	client, err := dynamic.NewForConfig(env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureFor(t, &fixture{t: t, ns: ns, url: url, co: co, client: client}, tweak)
+}
+
+// newFixtureFor returns a fixture with a new reconciler (as after a
+// restart) for f's repository and namespace.
+func newFixtureFor(t *testing.T, f *fixture, tweak func(*reconciler.Options)) *fixture {
+	t.Helper()
+	remote, err := gitsource.NewRemote(gitsource.Options{URL: f.url, Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,21 +102,23 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(manager.Close)
 	loader, err := spec.NewLoader(spec.DefaultLoaderOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := reconciler.DefaultOptions()
-	opts.Name = ns
+	opts.Name = f.ns
+	if tweak != nil {
+		tweak(&opts)
+	}
 	rec, err := reconciler.New(remote, manager, loader, opts, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := dynamic.NewForConfig(env.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, ns: ns, co: co, rec: rec, client: client}
+	g := *f
+	g.rec = rec
+	return &g
 }
 
 func (f *fixture) pass() reconciler.PassResult {
@@ -181,7 +197,7 @@ func (f *fixture) statusCommits() int {
 // is applied, and removing the model prunes its objects but not an
 // unowned Deployment beside them.
 func TestSkeleton(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, nil)
 
 	// First pass: applies the seeded model.
 	res := f.pass()
@@ -298,7 +314,7 @@ func TestSkeleton(t *testing.T) {
 // leaves the last good objects in place, and that the status commit names
 // the file, line and column.
 func TestInvalidSpecKeepsLastGood(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, nil)
 	good := f.pass().Head
 	rv := f.get(deployments, "fraud").GetResourceVersion()
 

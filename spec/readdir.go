@@ -9,7 +9,12 @@ import (
 
 // ReadDir reads the spec files under root on disk. Symbolic links that
 // point outside root are rejected; files IsSpecFile rejects are skipped.
-func ReadDir(root string) ([]File, error) {
+func ReadDir(root string) ([]File, error) { return ReadFiles(root, IsSpecFile) }
+
+// ReadFiles reads the files under root for which keep returns true
+// (paths relative to root, with forward slashes), skipping hidden
+// folders. Symbolic links that point outside root are rejected.
+func ReadFiles(root string, keep func(path string) bool) ([]File, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("spec root %s: %w", root, err)
@@ -31,7 +36,7 @@ func ReadDir(root string) ([]File, error) {
 			}
 			return nil
 		}
-		if !IsSpecFile(rel) {
+		if !keep(rel) {
 			return nil
 		}
 		if d.Type()&fs.ModeSymlink != 0 {

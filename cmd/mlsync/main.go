@@ -53,6 +53,7 @@ func init() {
 		"run":      runCommand,
 		"validate": validateCommand,
 		"render":   renderCommand,
+		"diff":     diffCommand,
 		"schema":   schemaCommand,
 		"version": {
 			summary: "print the version",

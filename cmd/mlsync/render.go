@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/mlsync/mlsync/reconciler/render"
 )
 
 var renderCommand = command{
@@ -31,7 +29,7 @@ func runRender(_ context.Context, env *cmdEnv, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	set, errs, err := loadDir(dir)
+	objs, errs, err := renderDir(dir, *revision)
 	if err != nil {
 		env.errorf("render: %v", err)
 		return exitUsage
@@ -41,11 +39,6 @@ func runRender(_ context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintln(env.stderr, e.Error())
 		}
 		return exitFailed
-	}
-	objs, err := render.Objects(set, render.Options{Revision: *revision})
-	if err != nil {
-		env.errorf("render: %v", err)
-		return exitUsage
 	}
 	if *output == "json" {
 		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/mlsync/mlsync/gitsource"
@@ -28,6 +29,13 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.StringVar(&opts.Name, "name", def.Name, "name of this source's inventory in the cluster")
 	fs.BoolVar(&opts.Prune, "prune", def.Prune, "delete owned objects that are no longer rendered")
 	fs.BoolVar(&opts.Apply.Force, "force-conflicts", def.Apply.Force, "take over fields another field manager owns")
+	fs.DurationVar(&opts.DriftInterval, "drift-interval", def.DriftInterval, "how often to check the cluster for live changes when Git did not move")
+	driftPolicy := fs.String("drift-policy", string(def.Apply.Drift), "what to do with objects changed outside Git: correct or report")
+	kubeOpts := kube.DefaultOptions()
+	fs.StringVar(&kubeOpts.ImpersonateServiceAccount, "impersonate-service-account", "",
+		"impersonate this ServiceAccount of each target namespace for every write (tenant RBAC)")
+	allowed := fs.String("allowed-namespaces", "", "comma-separated namespace patterns specs may target (default: any)")
+	fs.IntVar(&kubeOpts.Concurrency, "concurrency", kubeOpts.Concurrency, "objects applied at once within a stage")
 	fs.StringVar(&opts.Author.Name, "author-name", def.Author.Name, "author name of status commits")
 	fs.StringVar(&opts.Author.Email, "author-email", def.Author.Email, "author email of status commits")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
@@ -42,6 +50,18 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) int {
 	if *repo == "" {
 		env.errorf("run: --repo is required")
 		return exitUsage
+	}
+	switch kube.DriftPolicy(*driftPolicy) {
+	case kube.DriftCorrect, kube.DriftReport:
+		opts.Apply.Drift = kube.DriftPolicy(*driftPolicy)
+	default:
+		env.errorf("run: --drift-policy %q: want correct or report", *driftPolicy)
+		return exitUsage
+	}
+	if *allowed != "" {
+		for _, p := range strings.Split(*allowed, ",") {
+			kubeOpts.AllowedNamespaces = append(kubeOpts.AllowedNamespaces, strings.TrimSpace(p))
+		}
 	}
 	log, err := newLogger(env.stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -58,11 +78,12 @@ func runRun(ctx context.Context, env *cmdEnv, args []string) int {
 		env.errorf("run: %v", err)
 		return exitUsage
 	}
-	manager, err := kube.NewResourceManager(cfg, kube.DefaultOptions())
+	manager, err := kube.NewResourceManager(cfg, kubeOpts)
 	if err != nil {
 		env.errorf("run: %v", err)
 		return exitUsage
 	}
+	defer manager.Close()
 	loader, err := spec.NewLoader(spec.DefaultLoaderOptions())
 	if err != nil {
 		env.errorf("run: %v", err)

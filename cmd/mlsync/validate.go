@@ -98,6 +98,11 @@ func loadDir(dir string) (*spec.Set, spec.Errors, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return loadFiles(files)
+}
+
+// loadFiles validates files.
+func loadFiles(files []spec.File) (*spec.Set, spec.Errors, error) {
 	loader, err := spec.NewLoader(spec.DefaultLoaderOptions())
 	if err != nil {
 		return nil, nil, err

@@ -18,6 +18,9 @@ type Options struct {
 	// Revision is the Git commit the specs were read at; it goes into the
 	// mlsync.io/revision annotation.
 	Revision string
+	// Files are the repository's other files under the spec root: the
+	// overlays under environments/ and the plain YAML under manifests/.
+	Files []spec.File
 }
 
 // Labels mlsync sets besides kube's ownership labels.
@@ -33,8 +36,10 @@ const (
 	ComponentServing = "serving"
 )
 
-// Objects renders every object the specs in set declare, sorted by
-// namespace, kind and name.
+// Objects renders every object the specs in set declare, with each
+// stage's overlay applied and the manifests added, sorted by namespace,
+// kind and name. Problems in overlays or manifests come back as
+// spec.Errors, positioned in their files.
 func Objects(set *spec.Set, opts Options) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	namespaces := map[string]bool{}
@@ -51,6 +56,14 @@ func Objects(set *spec.Set, opts Options) ([]*unstructured.Unstructured, error) 
 			objs = append(objs, namespace(ns))
 		}
 	}
+	objs, errs := applyOverlays(objs, collectOverlays(opts.Files))
+	plain, merrs := manifests(opts.Files, opts)
+	errs = append(errs, merrs...)
+	objs, derrs := merge(plain, objs)
+	errs = append(errs, derrs...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	Sort(objs)
 	for _, o := range objs {
 		if o.GetName() == "" {
@@ -61,6 +74,31 @@ func Objects(set *spec.Set, opts Options) ([]*unstructured.Unstructured, error) 
 		}
 	}
 	return objs, nil
+}
+
+// merge adds the rendered objects to the manifests. A Namespace both
+// declare is the manifest's (it may carry labels the team wants); any
+// other object declared twice is an error.
+func merge(plain, rendered []*unstructured.Unstructured) ([]*unstructured.Unstructured, spec.Errors) {
+	byKey := map[string]*unstructured.Unstructured{}
+	for _, o := range plain {
+		byKey[kube.RefOf(o).Key()] = o
+	}
+	out := append([]*unstructured.Unstructured(nil), plain...)
+	var errs spec.Errors
+	for _, o := range rendered {
+		k := kube.RefOf(o).Key()
+		if m, dup := byKey[k]; dup {
+			if o.GetKind() != "Namespace" {
+				errs = append(errs, &spec.Error{Pos: spec.Position{File: m.GetAnnotations()[kube.SourceAnnotation]},
+					Msg: fmt.Sprintf("%s is also rendered from %s", kube.RefOf(o), o.GetAnnotations()[kube.SourceAnnotation])})
+			}
+			continue
+		}
+		byKey[k] = o
+		out = append(out, o)
+	}
+	return out, errs
 }
 
 // kindOrder puts namespaces first and otherwise sorts by kind name.

@@ -49,9 +49,9 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
-			got := renderYAML(t, set)
+			got := renderYAML(t, set, files)
 			// Rendering twice gives the same bytes.
-			if again := renderYAML(t, set); !bytes.Equal(got, again) {
+			if again := renderYAML(t, set, files); !bytes.Equal(got, again) {
 				t.Fatalf("rendering is not deterministic:\n%s", cmp.Diff(string(got), string(again)))
 			}
 			if *update {
@@ -69,9 +69,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func renderYAML(t *testing.T, set *spec.Set) []byte {
+func renderYAML(t *testing.T, set *spec.Set, files []spec.File) []byte {
 	t.Helper()
-	objs, err := render.Objects(set, render.Options{Revision: "0123456789abcdef0123456789abcdef01234567"})
+	objs, err := render.Objects(set, render.Options{Revision: "0123456789abcdef0123456789abcdef01234567", Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestGoldenExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := renderYAML(t, set)
+			got := renderYAML(t, set, files)
 			golden := filepath.Join("testdata", "examples", name+".yaml")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {

@@ -32,6 +32,9 @@ type Status struct {
 	Models []Model `json:"models"`
 	// Changes are what applying Applied did to the cluster.
 	Changes []Change `json:"changes,omitempty"`
+	// Drift lists the objects last found changed outside mlsync, and
+	// whether that was corrected.
+	Drift []Change `json:"drift,omitempty"`
 }
 
 // Source names the repository, branch and folder specs are read from.
@@ -193,6 +196,17 @@ func (s *Status) Markdown() string {
 		}
 	}
 
+	if len(s.Drift) > 0 {
+		b.WriteString("\n## Config drift\n\nObjects changed in the cluster outside Git:\n\n")
+		for _, c := range s.Drift {
+			verdict := "corrected"
+			if c.Action == "drifted" {
+				verdict = "reported, not corrected (drift policy: report)"
+			}
+			fmt.Fprintf(&b, "- %s: %s; %s\n", c.Ref, verdict, c.Reason)
+		}
+	}
+
 	if len(s.Changes) > 0 {
 		fmt.Fprintf(&b, "\n## Changes applied at %s\n\n", s.Applied.Short())
 		for _, c := range s.Changes {
@@ -233,6 +247,9 @@ func CommitMessage(prev, cur *Status) string {
 	case len(cur.Errors) > 0:
 		subject = fmt.Sprintf("status: rejected %s: %d spec error%s (%s)",
 			cur.Latest.Short(), len(cur.Errors), plural(len(cur.Errors)), cur.Errors[0].String())
+	case len(cur.Drift) > 0 && (prev == nil || !sameChanges(prev.Drift, cur.Drift)):
+		subject = fmt.Sprintf("status: drift at %s: %d object%s changed outside Git (%s)", cur.Applied.Short(),
+			len(cur.Drift), plural(len(cur.Drift)), cur.Drift[0].Ref)
 	case prev == nil || prev.Applied == nil || cur.Applied == nil || prev.Applied.Commit != cur.Applied.Commit:
 		subject = fmt.Sprintf("status: applied %s (%s)", cur.Applied.Short(), countActions(cur.Changes))
 	default:
@@ -252,6 +269,18 @@ func CommitMessage(prev, cur *Status) string {
 		fmt.Fprintf(&body, "Error: %s\n", e.String())
 	}
 	return body.String()
+}
+
+func sameChanges(a, b []Change) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // readyWord says in a word what a Ready condition means.

@@ -285,7 +285,7 @@ func (c *Cluster) Dir() string { return c.dir }
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
 		for i := len(c.procs) - 1; i >= 0; i-- {
-			c.procs[i].stop(10 * time.Second)
+			c.procs[i].stop(2 * time.Second) // ephemeral data: no need to drain
 		}
 		if c.ownDir {
 			os.RemoveAll(c.dir)

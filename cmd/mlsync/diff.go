@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler/render"
+	"github.com/mlsync/mlsync/spec"
+)
+
+var diffCommand = command{
+	summary: "show what applying the specs under DIR would change in the cluster (exit 0 nothing, 1 changes, 2 error)",
+	usage:   "mlsync diff [DIR] [--kubeconfig F] [--context C] [--name default] [-o text|json]",
+	run:     runDiff,
+}
+
+func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
+	fs := newFlags(env, "diff")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+	kubeContext := fs.String("context", "", "kubeconfig context (default: the current context)")
+	name := fs.String("name", "default", "inventory name of the source (as `mlsync run --name`), to plan prunes")
+	output := fs.String("o", "text", "output format: text or json")
+	revision := fs.String("revision", "", "revision to record in the mlsync.io/revision annotation")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if *output != "text" && *output != "json" {
+		env.errorf("diff: unknown output %q; want text or json", *output)
+		return exitUsage
+	}
+	dir, ok := dirArg(env, fs.Args(), "diff")
+	if !ok {
+		return exitUsage
+	}
+	objs, errs, err := renderDir(dir, *revision)
+	if err != nil {
+		env.errorf("diff: %v", err)
+		return exitUsage
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(env.stderr, e.Error())
+		}
+		env.errorf("diff: the specs do not validate; nothing to compare")
+		return exitUsage
+	}
+	cfg, err := kube.LoadConfig(*kubeconfig, *kubeContext)
+	if err != nil {
+		env.errorf("diff: %v", err)
+		return exitUsage
+	}
+	m, err := kube.NewResourceManager(cfg, kube.DefaultOptions())
+	if err != nil {
+		env.errorf("diff: %v", err)
+		return exitUsage
+	}
+	defer m.Close()
+	plan, err := m.Plan(ctx, objs, *name, kube.DefaultApplyOptions())
+	if err != nil {
+		env.errorf("diff: %v", err)
+		return exitUsage
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"changes": plan.Changes(), "objects": plan}); err != nil {
+			env.errorf("diff: %v", err)
+			return exitUsage
+		}
+	} else {
+		fmt.Fprint(env.stdout, plan.Text())
+	}
+	if plan.Count(kube.PlanError) > 0 {
+		return exitUsage
+	}
+	if plan.Changes() {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// renderDir loads the specs under dir and renders their objects, with
+// overlays and manifests.
+func renderDir(dir, revision string) ([]*unstructured.Unstructured, spec.Errors, error) {
+	files, err := spec.ReadFiles(dir, render.IsSourceFile)
+	var one *spec.Error
+	if errors.As(err, &one) {
+		return nil, spec.Errors{one}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	set, errs, err := loadFiles(files)
+	if err != nil || len(errs) > 0 {
+		return nil, errs, err
+	}
+	objs, err := render.Objects(set, render.Options{Revision: revision, Files: files})
+	var rerrs spec.Errors
+	if errors.As(err, &rerrs) {
+		return nil, rerrs, nil
+	}
+	return objs, nil, err
+}
