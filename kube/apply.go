@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -67,8 +69,7 @@ func (m *ResourceManager) Apply(ctx context.Context, objs []*unstructured.Unstru
 		if err := ctx.Err(); err != nil {
 			return changes, err
 		}
-		if stage(s) == stageDefinitions {
-			m.waitEstablished(ctx, objs, idx, changes)
+		if stage(s) == stageDefinitions && m.waitEstablished(ctx, objs, idx, changes) {
 			m.mapper.Reset() // kinds defined by this stage's CRDs are now served
 		}
 	}
@@ -111,17 +112,12 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 	if err := m.allowed(ref, mapping.Scope.Name() == meta.RESTScopeNameNamespace); err != nil {
 		return fail(err)
 	}
+	// The watch cache holds every object of the kind (unowned ones as
+	// stubs), so "absent from the cache" means absent but for the watch's
+	// lag, milliseconds; a GET would leave the same gap before the PATCH.
 	live, err := m.Get(ctx, ref)
 	if err != nil {
 		return fail(err)
-	}
-	if live == nil && m.cache != nil {
-		// The cache may lag behind a create by someone else: make sure
-		// before applying, or mlsync could take over an object it does
-		// not own.
-		if live, err = m.getLive(ctx, ref); err != nil {
-			return fail(err)
-		}
 	}
 	if live != nil && !IsOwned(live) {
 		return Change{Object: ref, Action: ActionSkipped, Reason: "exists and is not managed by mlsync"}
@@ -146,7 +142,7 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 			return fail(applyError(err))
 		}
 		if sameObject(live, planned) {
-			m.remember(ref, planned)
+			m.remember(ref, planned, specHash(desired))
 			return Change{Object: ref, Action: ActionUnchanged}
 		}
 		// Same spec as last applied, yet the live object differs: someone
@@ -172,7 +168,7 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 	if err != nil {
 		return fail(applyError(err))
 	}
-	m.remember(ref, applied)
+	m.remember(ref, applied, specHash(desired))
 	if m.cache != nil {
 		m.cache.observe(mapping.Resource, applied)
 	}
@@ -194,11 +190,24 @@ func (m *ResourceManager) upToDate(ref ObjectRef, live, desired *unstructured.Un
 	if !ok || r.UID != live.GetUID() {
 		return false
 	}
-	hash := desired.GetAnnotations()[SpecHashAnnotation]
-	return hash != "" && r.SpecHash == hash &&
-		live.GetAnnotations()[SpecHashAnnotation] == hash &&
+	return r.SpecHash == specHash(desired) &&
+		live.GetAnnotations()[SpecHashAnnotation] == desired.GetAnnotations()[SpecHashAnnotation] &&
 		FieldsHash(live, m.opts.FieldManager) == r.FieldsHash &&
 		live.GetAnnotations()[RevisionAnnotation] == desired.GetAnnotations()[RevisionAnnotation]
+}
+
+// specHash identifies what mlsync applies for an object: its spec-hash
+// annotation when rendered by mlsync, else a hash of its content.
+func specHash(obj *unstructured.Unstructured) string {
+	if h := obj.GetAnnotations()[SpecHashAnnotation]; h != "" {
+		return h
+	}
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "content:" + hex.EncodeToString(sum[:16])
 }
 
 // ownedBefore reports whether mlsync applied this object before, so that

@@ -97,6 +97,15 @@ func (p Plan) Text() string {
 // objects that may have changed, and nothing for objects the records and
 // the watch cache show unchanged.
 func (m *ResourceManager) Plan(ctx context.Context, objs []*unstructured.Unstructured, inventory string, opts ApplyOptions) (Plan, error) {
+	// The inventory's records let unchanged objects be planned without a
+	// dry-run; read it first.
+	var inv Inventory
+	if inventory != "" {
+		var err error
+		if inv, err = m.ReadInventory(ctx, inventory); err != nil {
+			return nil, err
+		}
+	}
 	plan := make(Plan, len(objs))
 	idx := make([]int, len(objs))
 	for i := range objs {
@@ -108,10 +117,6 @@ func (m *ResourceManager) Plan(ctx context.Context, objs []*unstructured.Unstruc
 	}
 	if inventory == "" {
 		return plan, nil
-	}
-	inv, err := m.ReadInventory(ctx, inventory)
-	if err != nil {
-		return plan, err
 	}
 	refs := make([]ObjectRef, len(objs))
 	for i, o := range objs {

@@ -52,9 +52,9 @@ func DefaultOptions() Options {
 	return Options{
 		FieldManager:       FieldManager,
 		InventoryNamespace: "mlsync-system",
-		QPS:                100,
-		Burst:              200,
-		Concurrency:        8,
+		QPS:                300,
+		Burst:              600,
+		Concurrency:        16,
 		Cache:              true,
 		CRDTimeout:         time.Minute,
 	}
@@ -289,9 +289,9 @@ type record struct {
 	FieldsHash string    `json:"fieldsHash"`
 }
 
-func (m *ResourceManager) remember(ref ObjectRef, obj *unstructured.Unstructured) {
-	r := record{UID: obj.GetUID(), SpecHash: obj.GetAnnotations()[SpecHashAnnotation],
-		FieldsHash: FieldsHash(obj, m.opts.FieldManager)}
+// remember records the object an apply left, and the spec hash applied.
+func (m *ResourceManager) remember(ref ObjectRef, obj *unstructured.Unstructured, spec string) {
+	r := record{UID: obj.GetUID(), SpecHash: spec, FieldsHash: FieldsHash(obj, m.opts.FieldManager)}
 	m.mu.Lock()
 	m.records[ref.Key()] = r
 	m.mu.Unlock()

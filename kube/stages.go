@@ -52,14 +52,18 @@ func stageOf(o *unstructured.Unstructured) stage {
 }
 
 // waitEstablished waits until every CustomResourceDefinition that was just
-// applied reports Established, and marks those that do not as failed.
-func (m *ResourceManager) waitEstablished(ctx context.Context, objs []*unstructured.Unstructured, idx []int, changes ChangeSet) {
+// created or changed reports Established, and marks those that do not as
+// failed. It reports whether any CRD was created or changed, which calls
+// for a fresh look at the kinds the cluster serves.
+func (m *ResourceManager) waitEstablished(ctx context.Context, objs []*unstructured.Unstructured, idx []int, changes ChangeSet) bool {
 	deadline := time.Now().Add(m.opts.CRDTimeout)
+	changed := false
 	for _, i := range idx {
-		if objs[i].GetKind() != "CustomResourceDefinition" || changes[i].Action == ActionFailed ||
-			changes[i].Action == ActionSkipped {
+		if objs[i].GetKind() != "CustomResourceDefinition" ||
+			(changes[i].Action != ActionCreated && changes[i].Action != ActionConfigured) {
 			continue
 		}
+		changed = true
 		ref := RefOf(objs[i])
 		for {
 			live, err := m.getLive(ctx, ref)
@@ -69,7 +73,7 @@ func (m *ResourceManager) waitEstablished(ctx context.Context, objs []*unstructu
 				}
 			}
 			if ctx.Err() != nil {
-				return
+				return changed
 			}
 			if time.Now().After(deadline) {
 				changes[i] = Change{Object: ref, Action: ActionFailed,
@@ -79,4 +83,5 @@ func (m *ResourceManager) waitEstablished(ctx context.Context, objs []*unstructu
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	return changed
 }

@@ -129,7 +129,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin string, p *pki, etcdPo
 		"--service-account-key-file="+p.path("sa.pub"),
 		"--service-account-signing-key-file="+p.path("sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=10.0.0.0/16",
 		"--authorization-mode=RBAC", "--allow-privileged=true",
 		admission, "--v=0")
 	if err != nil {
