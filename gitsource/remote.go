@@ -21,6 +21,10 @@ type Options struct {
 	Auth transport.AuthMethod
 	// Timeout bounds every network call (list, fetch, push).
 	Timeout time.Duration
+	// CacheDir, when set, keeps a bare clone with history on disk there
+	// (one folder per URL) and fetches incrementally; by default every
+	// fetch is shallow, into memory.
+	CacheDir string
 }
 
 // DefaultTimeout is the network timeout used when Options.Timeout is zero.
@@ -63,24 +67,15 @@ func (e *RefNotFoundError) Error() string {
 // ref advertisement only, no objects: this is the cheap question every
 // poll asks first.
 func (r *Remote) Head(ctx context.Context, branch string) (string, error) {
-	refs, err := r.list(ctx)
-	if err != nil {
-		return "", err
-	}
-	name := plumbing.NewBranchReferenceName(branch)
-	for _, ref := range refs {
-		if ref.Name() == name {
-			return ref.Hash().String(), nil
-		}
-	}
-	return "", &RefNotFoundError{URL: r.URL(), Ref: name.String()}
+	rev, err := r.Resolve(ctx, Ref{Branch: branch})
+	return rev.Hash, err
 }
 
 func (r *Remote) list(ctx context.Context) ([]*plumbing.Reference, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.opts.URL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.opts.Auth})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.opts.Auth, PeelingOption: git.AppendPeeled})
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil, nil
 	}

@@ -2,18 +2,26 @@ package gitsource
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -22,6 +30,8 @@ import (
 type File struct {
 	Path string
 	Data []byte
+	// Link is the target of a symbolic link; Data is empty then.
+	Link string
 }
 
 // Commit describes one commit.
@@ -43,51 +53,122 @@ func ShortHash(h string) string {
 	return h
 }
 
-// Snapshot is the tree of one commit, held in memory.
+// Snapshot is the tree of one commit.
 type Snapshot struct {
 	Commit Commit
+	// Ref is the ref the commit was fetched by (refs/heads/main), empty
+	// for a pinned commit.
+	Ref    string
+	commit *object.Commit
 	tree   *object.Tree
 }
 
-// Checkout fetches the tip of branch shallowly into memory. The branch may
-// have moved on since Head answered: Snapshot.Commit says which commit was
-// fetched.
-func (r *Remote) Checkout(ctx context.Context, branch string) (*Snapshot, error) {
+// Fetch fetches rev's commit and returns its tree. In memory (the
+// default) the fetch is shallow: only that commit's objects. With
+// Options.CacheDir the repository is kept on disk with its history and
+// each fetch transfers only new objects. A branch may have moved on since
+// Resolve: Snapshot.Commit says which commit was fetched.
+func (r *Remote) Fetch(ctx context.Context, rev Revision) (*Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	ref := plumbing.NewBranchReferenceName(branch)
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
-		URL:           r.opts.URL,
-		Auth:          r.opts.Auth,
-		ReferenceName: ref,
-		SingleBranch:  true,
-		Depth:         1,
-		Tags:          git.NoTags,
-		NoCheckout:    true,
-	})
+	st, err := r.storage()
 	if err != nil {
-		if errors.Is(err, plumbing.ErrReferenceNotFound) || isNoMatchingRef(err) {
-			return nil, &RefNotFoundError{URL: r.URL(), Ref: ref.String()}
-		}
-		return nil, r.wrap("fetching "+branch, err)
+		return nil, err
 	}
-	head, err := repo.Reference(ref, true)
+	repo, err := openRepo(st, r.opts.URL)
 	if err != nil {
-		return nil, r.wrap("reading fetched "+branch, err)
+		return nil, r.wrap("opening cache", err)
 	}
-	c, err := repo.CommitObject(head.Hash())
+	local := plumbing.ReferenceName("refs/mlsync/fetched")
+	src := rev.Name
+	if src == "" {
+		src = rev.Hash
+	}
+	fo := &git.FetchOptions{
+		RemoteName: "origin",
+		Auth:       r.opts.Auth,
+		RefSpecs:   []config.RefSpec{config.RefSpec("+" + src + ":" + local.String())},
+		Tags:       git.NoTags,
+		Force:      true,
+	}
+	if r.opts.CacheDir == "" {
+		fo.Depth = 1
+	}
+	err = repo.FetchContext(ctx, fo)
+	switch {
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
+	case errors.Is(err, transport.ErrEmptyRemoteRepository), err != nil && isNoMatchingRef(err):
+		return nil, &RefNotFoundError{URL: r.URL(), Ref: src}
+	case err != nil:
+		return nil, r.wrap("fetching "+src, err)
+	}
+	ref, err := repo.Storer.Reference(local)
 	if err != nil {
-		return nil, r.wrap("reading commit "+head.Hash().String(), err)
+		return nil, r.wrap("reading fetched "+src, err)
+	}
+	c, err := peelCommit(repo, ref.Hash())
+	if err != nil {
+		return nil, r.wrap("reading commit "+ref.Hash().String(), err)
 	}
 	tree, err := c.Tree()
 	if err != nil {
-		return nil, r.wrap("reading tree of "+head.Hash().String(), err)
+		return nil, r.wrap("reading tree of "+ref.Hash().String(), err)
 	}
-	return &Snapshot{Commit: commitInfo(c), tree: tree}, nil
+	return &Snapshot{Commit: commitInfo(c), Ref: rev.Name, commit: c, tree: tree}, nil
+}
+
+// peelCommit returns the commit h names, through an annotated tag.
+func peelCommit(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
+	if tag, err := repo.TagObject(h); err == nil {
+		return tag.Commit()
+	}
+	return repo.CommitObject(h)
+}
+
+// Checkout resolves branch and fetches its tip.
+func (r *Remote) Checkout(ctx context.Context, branch string) (*Snapshot, error) {
+	rev, err := r.Resolve(ctx, Ref{Branch: branch})
+	if err != nil {
+		return nil, err
+	}
+	return r.Fetch(ctx, rev)
+}
+
+// storage returns a fresh in-memory store, or the on-disk cache.
+func (r *Remote) storage() (storage.Storer, error) {
+	if r.opts.CacheDir == "" {
+		return memory.NewStorage(), nil
+	}
+	sum := sha256.Sum256([]byte(r.opts.URL))
+	dir := filepath.Join(r.opts.CacheDir, hex.EncodeToString(sum[:8])+".git")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return diskStorage(dir)
+}
+
+// openRepo opens (or initialises) the repository in st with an origin
+// remote pointing at url.
+func openRepo(st storage.Storer, url string) (*git.Repository, error) {
+	repo, err := git.Open(st, nil)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.Init(st, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.Remote("origin"); errors.Is(err, git.ErrRemoteNotFound) {
+		_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return repo, nil
 }
 
 func isNoMatchingRef(err error) bool {
-	return strings.Contains(err.Error(), "couldn't find remote ref")
+	s := err.Error()
+	return strings.Contains(s, "couldn't find remote ref") || strings.Contains(s, "reference not found")
 }
 
 func commitInfo(c *object.Commit) Commit {
@@ -97,34 +178,26 @@ func commitInfo(c *object.Commit) Commit {
 
 // Files returns the files under dir ("" or "." for the whole tree) for
 // which keep returns true (every file when keep is nil), in path order.
-// Paths are relative to dir. Symbolic links and submodules are skipped;
-// a dir that does not exist yields no files.
+// Paths are relative to dir. Symbolic links come back with their target
+// in Link; submodules are skipped; a dir that does not exist yields no
+// files.
 func (s *Snapshot) Files(dir string, keep func(path string) bool) ([]File, error) {
-	tree := s.tree
-	dir = strings.Trim(path.Clean("/"+dir), "/")
-	if dir != "" {
-		sub, err := s.tree.Tree(dir)
-		if errors.Is(err, object.ErrDirectoryNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("commit %s: %s: %w", s.Commit.Short(), dir, err)
-		}
-		tree = sub
+	tree, err := s.subtree(dir)
+	if err != nil || tree == nil {
+		return nil, err
 	}
 	var files []File
-	err := tree.Files().ForEach(func(f *object.File) error {
-		if f.Mode == filemode.Symlink || !f.Mode.IsFile() || (keep != nil && !keep(f.Name)) {
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if !f.Mode.IsFile() || (keep != nil && !keep(f.Name)) {
 			return nil
 		}
-		rd, err := f.Reader()
+		data, err := readBlob(f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
+			return err
 		}
-		defer rd.Close()
-		data, err := io.ReadAll(rd)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
+		if f.Mode == filemode.Symlink {
+			files = append(files, File{Path: f.Name, Link: string(data)})
+			return nil
 		}
 		files = append(files, File{Path: f.Name, Data: data})
 		return nil
@@ -133,6 +206,98 @@ func (s *Snapshot) Files(dir string, keep func(path string) bool) ([]File, error
 		return nil, fmt.Errorf("commit %s: reading files: %w", s.Commit.Short(), err)
 	}
 	return files, nil
+}
+
+func readBlob(f *object.File) ([]byte, error) {
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return data, nil
+}
+
+func (s *Snapshot) subtree(dir string) (*object.Tree, error) {
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if dir == "" {
+		return s.tree, nil
+	}
+	sub, err := s.tree.Tree(dir)
+	if errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %s: %w", s.Commit.Short(), dir, err)
+	}
+	return sub, nil
+}
+
+// ChangedPaths lists the paths under dir (relative to it) that differ
+// between old and s: added, removed or modified files. It compares the
+// two trees' blob hashes, so it needs no history and works across a
+// shallow fetch. A nil old means everything changed.
+func (s *Snapshot) ChangedPaths(old *Snapshot, dir string) ([]string, error) {
+	cur, err := s.blobs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return sortedKeys(cur), nil
+	}
+	prev, err := old.blobs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for p, h := range cur {
+		if prev[p] != h {
+			changed = append(changed, p)
+		}
+	}
+	for p := range prev {
+		if _, ok := cur[p]; !ok {
+			changed = append(changed, p)
+		}
+	}
+	sort.Strings(changed)
+	return changed, nil
+}
+
+// blobs maps each file under dir to its blob hash and mode.
+func (s *Snapshot) blobs(dir string) (map[string]string, error) {
+	tree, err := s.subtree(dir)
+	if err != nil || tree == nil {
+		return map[string]string{}, err
+	}
+	out := map[string]string{}
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		name, entry, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if entry.Mode.IsFile() {
+			out[name] = entry.Hash.String() + entry.Mode.String()
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Redact removes the password from a URL's user information, for logs

@@ -1,13 +1,16 @@
 package gitsource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -42,6 +45,15 @@ type CommitRequest struct {
 	// Attempts bounds how many times the commit is rebuilt and pushed
 	// after the branch moved or the push failed; 5 when zero.
 	Attempts int
+	// Base names the branch a missing Branch starts from (its tip becomes
+	// the parent); without it a missing branch starts with no history.
+	Base string
+	// Replace rebuilds Branch from Base's tip even when it exists, and
+	// force-pushes it: a promotion branch that proposes a newer version
+	// replaces the older proposal.
+	Replace bool
+	// Sign, when set, signs the commit with this OpenPGP key.
+	Sign *openpgp.Entity
 }
 
 // CommitResult says what a Commit did.
@@ -129,9 +141,20 @@ func (r *Remote) commitOnce(ctx context.Context, req CommitRequest) (CommitResul
 	}
 	branch := plumbing.NewBranchReferenceName(req.Branch)
 	tracking := plumbing.NewRemoteReferenceName("origin", req.Branch)
-	parent, err := fetchTip(ctx, rem, r.opts.Auth, branch, tracking, st)
-	if err != nil {
-		return CommitResult{}, r.wrap("fetching "+req.Branch, err)
+	var parent *object.Commit
+	if !req.Replace {
+		if parent, err = fetchTip(ctx, rem, r.opts.Auth, branch, tracking, st); err != nil {
+			return CommitResult{}, r.wrap("fetching "+req.Branch, err)
+		}
+	}
+	if parent == nil && req.Base != "" {
+		base := plumbing.NewBranchReferenceName(req.Base)
+		if parent, err = fetchTip(ctx, rem, r.opts.Auth, base, plumbing.NewRemoteReferenceName("origin", req.Base), st); err != nil {
+			return CommitResult{}, r.wrap("fetching "+req.Base, err)
+		}
+		if parent == nil {
+			return CommitResult{}, &RefNotFoundError{URL: r.URL(), Ref: base.String()}
+		}
 	}
 	var base *object.Tree
 	if parent != nil {
@@ -143,7 +166,7 @@ func (r *Remote) commitOnce(ctx context.Context, req CommitRequest) (CommitResul
 	if err != nil {
 		return CommitResult{}, fmt.Errorf("building tree for %s: %w", req.Branch, err)
 	}
-	if parent != nil && treeHash == parent.TreeHash {
+	if parent != nil && treeHash == parent.TreeHash && !req.Replace {
 		return CommitResult{Commit: parent.Hash.String()}, nil
 	}
 	now := time.Now()
@@ -152,6 +175,11 @@ func (r *Remote) commitOnce(ctx context.Context, req CommitRequest) (CommitResul
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.Hash}
 	}
+	if req.Sign != nil {
+		if err := sign(c, req.Sign); err != nil {
+			return CommitResult{}, err
+		}
+	}
 	hash, err := storeObject(st, c)
 	if err != nil {
 		return CommitResult{}, err
@@ -159,10 +187,14 @@ func (r *Remote) commitOnce(ctx context.Context, req CommitRequest) (CommitResul
 	if err := st.SetReference(plumbing.NewHashReference(branch, hash)); err != nil {
 		return CommitResult{}, err
 	}
+	spec := config.RefSpec(branch + ":" + branch)
+	if req.Replace {
+		spec = "+" + spec
+	}
 	err = rem.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
 		Auth:       r.opts.Auth,
-		RefSpecs:   []config.RefSpec{config.RefSpec(branch + ":" + branch)},
+		RefSpecs:   []config.RefSpec{spec},
 	})
 	if err != nil {
 		return CommitResult{}, r.wrap("pushing "+req.Branch, err)
@@ -191,6 +223,46 @@ func fetchTip(ctx context.Context, rem *git.Remote, auth transport.AuthMethod,
 		return nil, err
 	}
 	return object.GetCommit(st, ref.Hash())
+}
+
+// sign adds an OpenPGP signature over the commit's encoding.
+func sign(c *object.Commit, key *openpgp.Entity) error {
+	var payload plumbing.MemoryObject
+	if err := c.EncodeWithoutSignature(&payload); err != nil {
+		return err
+	}
+	data, err := readAll(&payload)
+	if err != nil {
+		return err
+	}
+	var sig bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&sig, key, bytes.NewReader(data), nil); err != nil {
+		return fmt.Errorf("signing commit: %w", err)
+	}
+	c.PGPSignature = sig.String()
+	return nil
+}
+
+// LoadSigningKey reads an armored OpenPGP private key (unencrypted) for
+// signing mlsync's commits.
+func LoadSigningKey(file string) (*openpgp.Entity, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading signing key: %w", err)
+	}
+	el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("reading signing key %s: %w", file, err)
+	}
+	for _, e := range el {
+		if e.PrivateKey != nil {
+			if e.PrivateKey.Encrypted {
+				return nil, fmt.Errorf("signing key %s is passphrase-protected; export it without a passphrase for mlsync", file)
+			}
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("signing key %s holds no private key", file)
 }
 
 type encodable interface {

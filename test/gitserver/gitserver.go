@@ -43,6 +43,36 @@ type Server struct {
 
 	mu   sync.Mutex
 	reqs []Request
+	// down answers every request with 503 while set; hang holds every
+	// request until the client gives up.
+	down, hang bool
+	// beforePush runs before each push is handed to git, e.g. to push
+	// a concurrent writer's commit first.
+	beforePush func()
+}
+
+// SetDown makes the server answer 503 Service Unavailable (true) or
+// serve again (false).
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+}
+
+// SetHang makes the server accept requests and never answer, until the
+// client gives up (true), or serve again (false).
+func (s *Server) SetHang(hang bool) {
+	s.mu.Lock()
+	s.hang = hang
+	s.mu.Unlock()
+}
+
+// BeforePush sets a function run before each push reaches git; nil
+// removes it. It runs once per push request.
+func (s *Server) BeforePush(fn func()) {
+	s.mu.Lock()
+	s.beforePush = fn
+	s.mu.Unlock()
 }
 
 // Start starts a server on loopback.
@@ -85,6 +115,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Service: service(r), Status: rec.status})
 		s.mu.Unlock()
 	}()
+	s.mu.Lock()
+	down, hang, before := s.down, s.hang, s.beforePush
+	s.mu.Unlock()
+	switch {
+	case hang:
+		<-r.Context().Done()
+		rec.status = 0
+		return
+	case down:
+		http.Error(rec, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
 	if s.opts.Username != "" {
 		u, p, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.Username)) != 1 ||
@@ -93,6 +135,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(rec, "authentication required", http.StatusUnauthorized)
 			return
 		}
+	}
+	if before != nil && r.Method == http.MethodPost && service(r) == "git-receive-pack" {
+		before()
 	}
 	s.backend.ServeHTTP(rec, r)
 }
@@ -113,6 +158,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Path returns the bare repository's directory, for ssh:// and file://
+// access to the same repository.
+func (s *Server) Path(name string) string { return filepath.Join(s.opts.Root, name+".git") }
 
 // URL returns the clone URL of the repository called name.
 func (s *Server) URL(name string) string {
@@ -143,8 +192,11 @@ func (s *Server) CreateRepo(name, seed string) (string, error) {
 	if err := run("", "git", "init", "--bare", "--initial-branch=main", bare); err != nil {
 		return "", err
 	}
-	if err := run(bare, "git", "config", "http.receivepack", "true"); err != nil {
-		return "", err
+	for _, kv := range [][2]string{{"http.receivepack", "true"}, {"uploadpack.allowReachableSHA1InWant", "true"},
+		{"receive.denyNonFastForwards", "false"}} {
+		if err := run(bare, "git", "config", kv[0], kv[1]); err != nil {
+			return "", err
+		}
 	}
 	if seed == "" {
 		return s.URL(name), nil
