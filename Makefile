@@ -11,7 +11,7 @@ PKGS := ./...
 # Packages with txtar golden tests that accept -update.
 GOLDEN_PKGS := ./reconciler/render/ ./spec/
 
-.PHONY: all build test test-unit bench fuzz lint verify demo controlplane controlplane-demo clean
+.PHONY: all build test test-unit bench bench-apply bench-git fuzz lint verify demo controlplane controlplane-demo clean
 
 all: build
 
@@ -39,10 +39,21 @@ test-unit:
 bench: controlplane
 	$(GO) test -vet=off -run '^$$' -bench . -benchmem -count 5 -timeout 60m $(PKGS)
 
+## bench-apply: mlsync's apply engine side by side with kubectl and Flux's (BENCHMARKS.md)
+bench-apply: controlplane
+	@test -x $(MLSYNC_CACHE_DIR)/bench/fluxssa-v0.78.0 || (echo ">> building Flux's apply engine for the comparison, once" && \
+		cd test/bench/fluxssa && $(GO) build -o $(MLSYNC_CACHE_DIR)/bench/fluxssa-v0.78.0 .)
+	$(GO) run ./test/bench/apply --runs 5
+
+## bench-git: mlsync's Git source side by side with the git CLI (BENCHMARKS.md)
+bench-git:
+	$(GO) run ./test/bench/git --runs 5
+
 ## fuzz: each fuzz target for a short while
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./spec/ | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./spec/ || exit 1; done
+	@for pkg in ./spec/ ./gitsource/webhook/; do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s $$pkg || exit 1; done; done
 
 ## lint: go vet and staticcheck (pinned in test/tools/go.mod)
 lint:
@@ -53,6 +64,7 @@ lint:
 verify:
 	$(GO) mod tidy -diff
 	cd test/controlplane && $(GO) mod tidy -diff
+	cd test/bench/fluxssa && $(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -vet=off -count=1 -short -run Golden $(GOLDEN_PKGS) -args -update >/dev/null
 	@git diff --exit-code -- . || { echo "regenerating golden files changed the tree"; exit 1; }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -25,6 +26,8 @@ type Options struct {
 	// (one folder per URL) and fetches incrementally; by default every
 	// fetch is shallow, into memory.
 	CacheDir string
+	// SigningKey, when set, signs every commit the Remote makes.
+	SigningKey *openpgp.Entity
 }
 
 // DefaultTimeout is the network timeout used when Options.Timeout is zero.

@@ -52,7 +52,8 @@ type CommitRequest struct {
 	// force-pushes it: a promotion branch that proposes a newer version
 	// replaces the older proposal.
 	Replace bool
-	// Sign, when set, signs the commit with this OpenPGP key.
+	// Sign, when set, signs the commit with this OpenPGP key (default:
+	// Options.SigningKey).
 	Sign *openpgp.Entity
 }
 
@@ -95,6 +96,9 @@ func (r *Remote) Commit(ctx context.Context, req CommitRequest) (CommitResult, e
 	}
 	if req.Author.Name == "" {
 		req.Author = DefaultAuthor
+	}
+	if req.Sign == nil {
+		req.Sign = r.opts.SigningKey
 	}
 	delay := 100 * time.Millisecond
 	var last error

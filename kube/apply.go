@@ -131,6 +131,15 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 	}
 	force := opts.Force
 	drift := false
+	if live != nil && slimmed(live) {
+		// The cached copy holds no spec: read the whole object to compare.
+		if live, err = m.getLive(ctx, ref); err != nil {
+			return fail(err)
+		}
+		if live != nil && !IsOwned(live) {
+			return Change{Object: ref, Action: ActionSkipped, Reason: "exists and is not managed by mlsync"}
+		}
+	}
 	if live != nil {
 		planned, err := m.patch(ctx, ri, desired, force, true)
 		if err != nil && apierrors.IsConflict(err) && m.ownedBefore(ref, live) {
@@ -150,9 +159,6 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 		drift = drift || live.GetAnnotations()[SpecHashAnnotation] == desired.GetAnnotations()[SpecHashAnnotation]
 		if drift {
 			force = true
-			if fresh, err := m.getLive(ctx, ref); err == nil && fresh != nil {
-				live = fresh // the cached copy has no managedFields to name the editors
-			}
 			if opts.Drift == DriftReport {
 				return Change{Object: ref, Action: ActionDrifted, Reason: driftReason(live, m.opts.FieldManager)}
 			}

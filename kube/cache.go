@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,31 +193,54 @@ func timeoutChan(stop <-chan struct{}, d time.Duration) <-chan struct{} {
 	return ch
 }
 
-// slim reduces a watched object to what mlsync needs.
+// slim reduces a watched object to what mlsync needs from the cache:
+// identity, ownership, mlsync's annotations, a hash of mlsync's fields,
+// and what health needs (status, replicas, a Service's type). Whole
+// objects are read from the API server when a change is to be planned.
 func (c *objectCache) slim(in any) (any, error) {
 	obj, ok := in.(*unstructured.Unstructured)
 	if !ok {
 		return in, nil
 	}
+	out := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": obj.GetAPIVersion(), "kind": obj.GetKind(),
+	}}
+	out.SetName(obj.GetName())
+	out.SetNamespace(obj.GetNamespace())
+	out.SetUID(obj.GetUID())
+	out.SetLabels(obj.GetLabels())
+	out.SetResourceVersion(obj.GetResourceVersion())
 	if !IsOwned(obj) {
-		stub := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": obj.GetAPIVersion(), "kind": obj.GetKind(),
-		}}
-		stub.SetName(obj.GetName())
-		stub.SetNamespace(obj.GetNamespace())
-		stub.SetUID(obj.GetUID())
-		stub.SetLabels(obj.GetLabels())
-		stub.SetResourceVersion(obj.GetResourceVersion())
-		return stub, nil
+		return out, nil
 	}
-	ann := obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
+	out.SetGeneration(obj.GetGeneration())
+	out.SetDeletionTimestamp(obj.GetDeletionTimestamp())
+	ann := map[string]string{fieldsHashKey: FieldsHash(obj, c.manager)}
+	for k, v := range obj.GetAnnotations() {
+		if strings.HasPrefix(k, "mlsync.io/") {
+			ann[k] = v
+		}
 	}
-	ann[fieldsHashKey] = FieldsHash(obj, c.manager)
-	obj.SetAnnotations(ann)
-	obj.SetManagedFields(nil)
-	return obj, nil
+	out.SetAnnotations(ann)
+	if status, ok := obj.Object["status"]; ok {
+		out.Object["status"] = status
+	}
+	spec := map[string]any{}
+	for _, f := range []string{"replicas", "type"} {
+		if v, ok, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", f); ok {
+			spec[f] = v
+		}
+	}
+	if len(spec) > 0 {
+		out.Object["spec"] = spec
+	}
+	return out, nil
+}
+
+// slimmed reports whether obj is a cached copy, not a whole object.
+func slimmed(obj *unstructured.Unstructured) bool {
+	_, ok := obj.GetAnnotations()[fieldsHashKey]
+	return ok
 }
 
 // changed signals a change to an owned object's fields or its deletion.
@@ -260,7 +284,7 @@ func FieldsHash(obj *unstructured.Unstructured, manager string) string {
 		}
 		found = true
 		if mf.FieldsV1 != nil {
-			sum.Write(mf.FieldsV1.Raw)
+			sum.Write(mf.FieldsV1.GetRawBytes())
 		}
 		sum.Write([]byte{0})
 	}

@@ -133,6 +133,11 @@ func (m *ResourceManager) Plan(ctx context.Context, objs []*unstructured.Unstruc
 		case live.GetAnnotations()[PruneAnnotation] == PruneDisabled:
 			plan = append(plan, PlanEntry{Object: ref, Action: PlanSkip, Reason: "pruning disabled by annotation"})
 		default:
+			if slimmed(live) {
+				if fresh, err := m.getLive(ctx, ref); err == nil && fresh != nil {
+					live = fresh
+				}
+			}
 			plan = append(plan, PlanEntry{Object: ref, Action: PlanPrune,
 				Diff: unifiedDiff("live/"+ref.String(), "/dev/null", toYAML(normalize(live, nil, false)), "")})
 		}
@@ -169,6 +174,14 @@ func (m *ResourceManager) planOne(ctx context.Context, desired *unstructured.Uns
 	if m.upToDate(ref, live, desired) {
 		return PlanEntry{Object: ref, Action: PlanUnchanged}
 	}
+	if slimmed(live) {
+		if live, err = m.getLive(ctx, ref); err != nil {
+			return fail(err)
+		}
+		if live == nil {
+			return PlanEntry{Object: ref, Action: PlanCreate}
+		}
+	}
 	planned, err := m.patch(ctx, ri, desired, true, true)
 	if err != nil {
 		return fail(applyError(err))
@@ -176,8 +189,10 @@ func (m *ResourceManager) planOne(ctx context.Context, desired *unstructured.Uns
 	if sameObject(live, planned) {
 		return PlanEntry{Object: ref, Action: PlanUnchanged}
 	}
-	if fresh, err := m.getLive(ctx, ref); err == nil && fresh != nil {
-		live = fresh // the cached copy lacks what a diff should show
+	if slimmed(live) {
+		if fresh, err := m.getLive(ctx, ref); err == nil && fresh != nil {
+			live = fresh // the cached copy lacks what a diff should show
+		}
 	}
 	e := PlanEntry{Object: ref, Action: PlanUpdate,
 		Diff: unifiedDiff("live/"+ref.String(), "git/"+ref.String(), toYAML(normalize(live, planned, false)), toYAML(normalize(planned, live, true)))}

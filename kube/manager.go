@@ -309,3 +309,17 @@ func (m *ResourceManager) recall(ref ObjectRef) (record, bool) {
 	r, ok := m.records[ref.Key()]
 	return r, ok
 }
+
+// List reads the objects of ref's kind in ref's namespace (all namespaces
+// when empty) that match a label selector, from the API server.
+func (m *ResourceManager) List(ctx context.Context, ref ObjectRef, selector string) ([]unstructured.Unstructured, error) {
+	ri, _, err := m.resource(ref, false)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s in %s (%s): %w", ref.Kind, ref.Namespace, selector, err)
+	}
+	return list.Items, nil
+}

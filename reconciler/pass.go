@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
@@ -29,36 +31,43 @@ type PassResult struct {
 	Changes kube.ChangeSet
 	// Drift counts objects found changed outside mlsync.
 	Drift int
+	// Refused says why the head was not applied when its commit failed
+	// verification.
+	Refused string
 	// StatusCommit is the status commit pushed, if any.
 	StatusCommit string
 }
 
 // Pass runs one reconcile pass.
-func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
-	var res PassResult
+func (r *Reconciler) Pass(ctx context.Context) (res PassResult, err error) {
+	start := time.Now()
+	defer func() { r.record(res, err, time.Since(start)) }()
 
-	// 1. Ask the remote for the head; same head and nothing pending: stop.
-	head, err := r.git.Head(ctx, r.opts.Branch)
+	// 1. Ask the remote where the ref points; same commit and nothing
+	// pending: stop here, without fetching or rendering.
+	rev, err := r.resolve(ctx)
 	if err != nil {
 		r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.ArtifactFailedReason, err.Error())
 		return res, err
 	}
-	res.Head = head
-	driftDue := r.st.objs != nil && (r.driftRequested || time.Since(r.st.driftChecked) >= r.opts.DriftInterval)
-	if head == r.st.seen && !r.st.healthPending && !r.st.publishPending && !driftDue {
+	res.Head = rev.Hash
+	now := r.now()
+	driftDue := r.st.objs != nil && (r.driftRequested || now.Sub(r.st.driftChecked) >= r.opts.DriftInterval)
+	runsDue := r.st.runsActive || len(r.st.retrain) > 0 || (!r.st.nextTick.IsZero() && !now.Before(r.st.nextTick))
+	if rev.Hash == r.st.seen && !r.st.healthPending && !r.st.publishPending && !driftDue && !runsDue {
 		res.Skipped = true
 		return res, nil
 	}
 
 	switch {
-	case head == r.st.seen && driftDue:
+	case rev.Hash == r.st.seen && driftDue:
 		// 4'. Git did not move: look for live changes to what mlsync
 		// applied, and correct or report them.
 		if err := r.checkDrift(ctx, &res); err != nil {
 			return res, err
 		}
-	case head != r.st.seen:
-		applied, err := r.sync(ctx, &res)
+	case rev.Hash != r.st.seen:
+		applied, err := r.sync(ctx, rev, &res)
 		if err != nil {
 			r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.ReconciliationFailedReason, err.Error())
 			if pubErr := r.publish(ctx, &res); pubErr != nil {
@@ -76,28 +85,103 @@ func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
 		return res, err
 	}
 
+	// 7. Advance training runs: start due steps, record finished runs.
+	active, runErr := r.advanceRuns(ctx, now)
+	r.st.runsActive = active
+	r.st.nextTick = r.nextScheduleTick()
+
 	// 8. Publish the status when it changed.
-	return res, r.publish(ctx, &res)
+	return res, errors.Join(runErr, r.publish(ctx, &res))
 }
 
-// sync fetches, validates, renders, applies and prunes the branch head.
-// It reports false when the specs were rejected.
-func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
-	// 2. Fetch the head and validate every spec.
-	snap, err := r.git.Checkout(ctx, r.opts.Branch)
+// nextScheduleTick is the earliest schedule tick of any pipeline in use.
+func (r *Reconciler) nextScheduleTick() time.Time {
+	var next time.Time
+	if r.st.set == nil {
+		return next
+	}
+	for i := range r.st.set.Models {
+		m := &r.st.set.Models[i]
+		if m.Training == nil {
+			continue
+		}
+		p := r.st.set.Pipeline(m.Namespace, m.Training.Pipeline)
+		if p == nil || p.Schedule == "" {
+			continue
+		}
+		sched, err := spec.ParseSchedule(p.Schedule)
+		reg := r.st.registries[m.Name]
+		if err != nil || reg == nil || reg.LastTick.IsZero() {
+			continue
+		}
+		if n := sched.Next(reg.LastTick); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next
+}
+
+func (r *Reconciler) resolve(ctx context.Context) (gitsource.Revision, error) {
+	start := time.Now()
+	rev, err := r.git.Resolve(ctx, r.opts.Ref)
+	r.metrics.git("resolve", time.Since(start), err)
+	return rev, err
+}
+
+// sync fetches, verifies, validates, renders, applies and prunes rev. It
+// reports false when the revision was refused (untrusted or invalid).
+func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *PassResult) (bool, error) {
+	// 2. Fetch the commit.
+	start := time.Now()
+	snap, err := r.git.Fetch(ctx, target)
+	r.metrics.git("fetch", time.Since(start), err)
 	if err != nil {
 		return false, err
 	}
 	res.Head = snap.Commit.Hash
-	rev := &report.Revision{Commit: snap.Commit.Hash, Subject: snap.Commit.Subject, Time: snap.Commit.Time}
-	files, err := snap.Files(r.opts.Path, render.IsSourceFile)
+	rev := &report.Revision{Ref: r.opts.Ref.String(), Commit: snap.Commit.Hash, Subject: snap.Commit.Subject, Time: snap.Commit.Time}
+	changed, err := snap.ChangedPaths(r.st.snap, r.opts.Path)
+	if err != nil {
+		return false, err
+	}
+	keep := r.opts.Filter.And(render.IsSourceFile)
+
+	// 2'. Refuse commits the verification policy does not trust.
+	if r.opts.Verify.Active() {
+		signer, err := snap.Verify(r.opts.Verify, prefixed(r.opts.Path, changed))
+		var ve *gitsource.VerificationError
+		if errors.As(err, &ve) {
+			r.metrics.verificationFailed()
+			res.Refused = ve.Error()
+			r.st.seen, r.st.latest, r.st.errors = rev.Commit, rev, nil
+			r.st.ready = report.ReadyCondition(report.ConditionFalse, ReasonVerificationFailed,
+				fmt.Sprintf("%s; revision %s stays applied", ve.Error(), r.st.applied.Short()))
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		rev.Signer = signer
+	}
+
+	// A commit that changes no file mlsync reads changes nothing in the
+	// cluster: it becomes the applied revision without a render.
+	if r.st.snap != nil && r.st.applied != nil && r.st.errors == nil && !anyMatch(changed, keep) {
+		r.st.seen, r.st.latest, r.st.applied, r.st.snap = rev.Commit, rev, rev, snap
+		r.st.changes = nil
+		r.metrics.appliedRevision(rev.Commit)
+		r.ready.Store(true)
+		return true, nil
+	}
+
+	// 3. Load and validate every spec, then render with overlays and
+	// manifests.
+	files, err := snap.Files(r.opts.Path, keep)
 	if err != nil {
 		return false, err
 	}
 	all := specFiles(files)
 	set, err := r.loader.Load(all)
-
-	// 3. Render, with overlays and manifests.
 	var objs []*unstructured.Unstructured
 	if err == nil {
 		objs, err = render.Objects(set, render.Options{Revision: rev.Commit, Files: all})
@@ -105,7 +189,7 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 	var specErrs spec.Errors
 	if errors.As(err, &specErrs) {
 		res.SpecErrors = specErrs
-		r.st.seen, r.st.latest, r.st.errors = rev.Commit, rev, reportErrors(specErrs)
+		r.st.seen, r.st.latest, r.st.errors, r.st.snap = rev.Commit, rev, reportErrors(specErrs), snap
 		r.st.ready = report.ReadyCondition(report.ConditionFalse, meta.BuildFailedReason,
 			fmt.Sprintf("%d spec error(s) in %s; revision %s stays applied", len(specErrs), rev.Short(), r.st.applied.Short()))
 		return false, nil
@@ -120,8 +204,8 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	r.st.seen, r.st.latest, r.st.applied, r.st.errors = rev.Commit, rev, rev, nil
-	r.st.set, r.st.objs, r.st.driftChecked = set, objs, time.Now()
+	r.st.seen, r.st.latest, r.st.applied, r.st.errors, r.st.snap = rev.Commit, rev, rev, nil, snap
+	r.st.set, r.st.objs, r.st.driftChecked = set, objs, r.now()
 	r.st.changes = reportChanges(cs)
 	r.st.drift = driftChanges(cs)
 	r.st.objects = make([]kube.ObjectRef, 0, len(objs))
@@ -131,7 +215,35 @@ func (r *Reconciler) sync(ctx context.Context, res *PassResult) (bool, error) {
 		r.st.objects = append(r.st.objects, ref)
 		r.st.objModel[ref.Key()] = o.GetLabels()[kube.ModelLabel]
 	}
+	r.metrics.appliedRevision(rev.Commit)
+	r.ready.Store(true)
 	return true, nil
+}
+
+// ReasonVerificationFailed is the Ready reason when the newest commit's
+// signature is missing or untrusted.
+const ReasonVerificationFailed = "VerificationFailed"
+
+func anyMatch(paths []string, keep func(string) bool) bool {
+	for _, p := range paths {
+		if keep(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixed turns paths relative to dir into repository paths.
+func prefixed(dir string, paths []string) []string {
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if dir == "" {
+		return paths
+	}
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = dir + "/" + p
+	}
+	return out
 }
 
 // apply writes the inventory of everything that may exist (old and new)
@@ -183,7 +295,7 @@ func (r *Reconciler) apply(ctx context.Context, objs []*unstructured.Unstructure
 // corrected or reported per the drift policy.
 func (r *Reconciler) checkDrift(ctx context.Context, res *PassResult) error {
 	r.driftRequested = false
-	r.st.driftChecked = time.Now()
+	r.st.driftChecked = r.now()
 	cs, err := r.cluster.Apply(ctx, r.st.objs, r.opts.Apply)
 	res.Changes = cs
 	if err != nil {
@@ -239,21 +351,33 @@ func (r *Reconciler) publish(ctx context.Context, res *PassResult) error {
 	if err != nil {
 		return err
 	}
-	if maps.EqualFunc(files, r.st.published, func(a, b []byte) bool { return string(a) == string(b) }) {
+	extra, err := r.trainingFiles()
+	if err != nil {
+		return err
+	}
+	if len(extra) == 0 && maps.EqualFunc(files, r.st.published, func(a, b []byte) bool { return string(a) == string(b) }) {
 		r.st.publishPending = false
 		return nil
 	}
+	statusFiles := files
+	files = maps.Clone(files)
+	maps.Copy(files, extra)
+	start := time.Now()
 	out, err := r.git.Commit(ctx, gitsource.CommitRequest{
 		Branch:  r.opts.StatusBranch,
 		Files:   files,
 		Message: report.CommitMessage(r.st.prev, st),
 		Author:  r.opts.Author,
 	})
+	r.metrics.git("push", time.Since(start), err)
 	if err != nil {
 		r.st.publishPending = true
 		return fmt.Errorf("publishing status: %w", err)
 	}
-	r.st.published, r.st.prev, r.st.publishPending = files, st, false
+	r.st.published, r.st.prev, r.st.publishPending = statusFiles, st, false
+	clear(r.st.extra)
+	clear(r.st.dirtyRegistries)
+	r.st.newVersions = nil
 	if out.Changed {
 		res.StatusCommit = out.Commit
 	}
@@ -263,13 +387,14 @@ func (r *Reconciler) publish(ctx context.Context, res *PassResult) error {
 // status assembles the report of the current state.
 func (r *Reconciler) status() *report.Status {
 	st := &report.Status{
-		Source:  report.Source{URL: r.git.URL(), Branch: r.opts.Branch, Path: r.opts.Path},
+		Source:  report.Source{URL: r.git.URL(), Ref: r.opts.Ref.String(), Path: r.opts.Path},
 		Applied: r.st.applied,
 		Latest:  r.st.latest,
 		Ready:   r.st.ready,
 		Errors:  r.st.errors,
 		Changes: r.st.changes,
 		Drift:   r.st.drift,
+		Runs:    r.runSummaries(),
 		Models:  []report.Model{},
 	}
 	if st.Ready.Type == "" {

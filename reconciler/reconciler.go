@@ -5,20 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/mlsync/mlsync/gitsource"
 	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler/registry"
 	"github.com/mlsync/mlsync/reconciler/report"
 	"github.com/mlsync/mlsync/spec"
 )
 
 // Git is the spec repository as the reconciler uses it.
 type Git interface {
-	Head(ctx context.Context, branch string) (string, error)
-	Checkout(ctx context.Context, branch string) (*gitsource.Snapshot, error)
+	Resolve(ctx context.Context, ref gitsource.Ref) (gitsource.Revision, error)
+	Fetch(ctx context.Context, rev gitsource.Revision) (*gitsource.Snapshot, error)
 	Commit(ctx context.Context, req gitsource.CommitRequest) (gitsource.CommitResult, error)
 	URL() string
 }
@@ -30,6 +32,11 @@ type Cluster interface {
 	ReadInventory(ctx context.Context, name string) (kube.Inventory, error)
 	WriteInventory(ctx context.Context, inv kube.Inventory) error
 	Health(ctx context.Context, refs []kube.ObjectRef) ([]kube.Health, error)
+	// Get reads one object (nil when it does not exist).
+	Get(ctx context.Context, ref kube.ObjectRef) (*unstructured.Unstructured, error)
+	// List reads the objects of ref's kind in ref's namespace that match
+	// a label selector.
+	List(ctx context.Context, ref kube.ObjectRef, selector string) ([]unstructured.Unstructured, error)
 	// Changes signals that an owned object was changed by someone else.
 	Changes() <-chan struct{}
 }
@@ -43,8 +50,17 @@ var (
 type Options struct {
 	// Name identifies this source's inventory in the cluster.
 	Name string
-	// Branch is the spec branch to follow.
-	Branch string
+	// Ref is what to follow: a branch (usually), a tag, a semver range
+	// over tags, or a pinned commit.
+	Ref gitsource.Ref
+	// Filter limits the files read to include/ignore globs.
+	Filter gitsource.Filter
+	// Verify, when active, refuses commits without a trusted signature.
+	Verify gitsource.VerifyPolicy
+	// Metrics records Prometheus metrics; nil for none.
+	Metrics *Metrics
+	// Clock tells the time for schedules; time.Now when nil (tests set it).
+	Clock func() time.Time
 	// Path is the folder of the repository that holds the specs.
 	Path string
 	// StatusBranch receives status commits; it must differ from Branch.
@@ -69,7 +85,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Name:          "default",
-		Branch:        "main",
+		Ref:           gitsource.Ref{Branch: "main"},
 		Path:          ".",
 		StatusBranch:  "mlsync/status",
 		Interval:      30 * time.Second,
@@ -84,12 +100,12 @@ func DefaultOptions() Options {
 // Validate reports options that cannot work.
 func (o Options) Validate() error {
 	switch {
-	case o.Branch == "":
-		return errors.New("branch is empty")
+	case o.Ref == (gitsource.Ref{}):
+		return errors.New("ref is empty")
 	case o.StatusBranch == "":
 		return errors.New("status branch is empty")
-	case o.StatusBranch == o.Branch:
-		return fmt.Errorf("status branch %q must differ from the spec branch, or status commits would trigger reconciles", o.Branch)
+	case o.StatusBranch == o.Ref.Branch:
+		return fmt.Errorf("status branch %q must differ from the spec branch, or status commits would trigger reconciles", o.Ref.Branch)
 	case o.Interval <= 0:
 		return fmt.Errorf("interval %s must be positive", o.Interval)
 	case o.DriftInterval <= 0:
@@ -108,7 +124,10 @@ type Reconciler struct {
 	cluster Cluster
 	loader  *spec.Loader
 	log     *slog.Logger
+	metrics *Metrics
 	trigger chan struct{}
+	// ready is set once a revision is applied.
+	ready atomic.Bool
 
 	// driftRequested is set by Run when the watch saw a live change.
 	driftRequested bool
@@ -136,6 +155,9 @@ type state struct {
 	objects  []kube.ObjectRef
 	objModel map[string]string
 	changes  []report.Change
+	// snap is the snapshot of the newest revision fetched, for listing
+	// the paths the next one changes.
+	snap *gitsource.Snapshot
 	// latest is the newest revision validated; errors its spec errors.
 	latest *report.Revision
 	errors []report.SpecError
@@ -146,6 +168,19 @@ type state struct {
 	publishPending bool
 	published      map[string][]byte
 	prev           *report.Status
+
+	// Training: each model's current run, its registry, schedule ticks,
+	// retraining requests (model -> trigger), and files to commit.
+	runs             map[string]*runState
+	registries       map[string]*registry.Registry
+	dirtyRegistries  map[string]bool
+	registriesLoaded bool
+	ticks            map[string]time.Time
+	retrain          map[string]string
+	extra            map[string][]byte
+	newVersions      []newVersion
+	runsActive       bool
+	nextTick         time.Time
 }
 
 // New returns a Reconciler. opts must pass Validate.
@@ -156,8 +191,22 @@ func New(git Git, cluster Cluster, loader *spec.Loader, opts Options, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{opts: opts, git: git, cluster: cluster, loader: loader, log: log,
-		trigger: make(chan struct{}, 1)}, nil
+	r := &Reconciler{opts: opts, git: git, cluster: cluster, loader: loader, log: log,
+		metrics: opts.Metrics, trigger: make(chan struct{}, 1)}
+	r.st.runs = map[string]*runState{}
+	r.st.registries = map[string]*registry.Registry{}
+	r.st.dirtyRegistries = map[string]bool{}
+	r.st.ticks = map[string]time.Time{}
+	r.st.retrain = map[string]string{}
+	r.st.extra = map[string][]byte{}
+	return r, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.opts.Clock != nil {
+		return r.opts.Clock()
+	}
+	return time.Now()
 }
 
 // Trigger asks Run for a pass now instead of at the next tick. Triggers
@@ -196,6 +245,32 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 }
 
+// record updates the metrics after a pass.
+func (r *Reconciler) record(res PassResult, err error, took time.Duration) {
+	result := "applied"
+	switch {
+	case err != nil:
+		result = "failed"
+	case res.Skipped:
+		result = "skipped"
+	case res.Refused != "" || len(res.SpecErrors) > 0:
+		result = "rejected"
+	case !res.Changes.Changed():
+		result = "unchanged"
+	}
+	r.metrics.pass(result, took)
+	counts := map[string]int{}
+	for _, c := range res.Changes {
+		counts[string(c.Action)]++
+	}
+	r.metrics.changes(counts, len(r.st.drift))
+	r.metrics.state(len(r.st.errors), r.st.publishPending, r.st.ready.Status == report.ConditionTrue)
+}
+
+// Ready reports whether a pass has applied a revision: the daemon's
+// readiness.
+func (r *Reconciler) Ready() bool { return r.ready.Load() }
+
 func (r *Reconciler) logPass(res PassResult, err error, took time.Duration) {
 	attrs := []any{"revision", gitsource.ShortHash(res.Head), "duration", took.Round(time.Millisecond)}
 	switch {
@@ -207,6 +282,8 @@ func (r *Reconciler) logPass(res PassResult, err error, took time.Duration) {
 		r.log.Debug("nothing to do", attrs...)
 	case res.Drift > 0:
 		r.log.Warn("live changes found", append(attrs, "drifted", res.Drift, "policy", string(r.opts.Apply.Drift))...)
+	case res.Refused != "":
+		r.log.Warn("revision refused, nothing applied", append(attrs, "reason", res.Refused)...)
 	case len(res.SpecErrors) > 0:
 		r.log.Warn("specs rejected, nothing applied", append(attrs, "errors", len(res.SpecErrors), "first", res.SpecErrors[0].Error())...)
 	default:

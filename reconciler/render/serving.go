@@ -127,11 +127,11 @@ func deployment(m *spec.Model, t target, opts Options) *unstructured.Unstructure
 			"periodSeconds":       int64(10),
 		},
 	}
-	if r := resources(s.Resources); r != nil {
+	if r := Resources(s.Resources); r != nil {
 		container["resources"] = r
 	}
 	podSpec := map[string]any{"containers": []any{container}}
-	placement(podSpec, s.Placement)
+	Placement(podSpec, s.Placement)
 	podLabels := labels(m, t)
 	specMap := map[string]any{
 		"selector": map[string]any{"matchLabels": selector(m)},
@@ -201,7 +201,7 @@ func inferenceService(m *spec.Model, t target, opts Options) *unstructured.Unstr
 		"modelFormat": map[string]any{"name": s.ModelFormat},
 		"storageUri":  t.expand(s.StorageURI),
 	}
-	if r := resources(s.Resources); r != nil {
+	if r := Resources(s.Resources); r != nil {
 		model["resources"] = r
 	}
 	predictor := map[string]any{
@@ -209,7 +209,7 @@ func inferenceService(m *spec.Model, t target, opts Options) *unstructured.Unstr
 		"maxReplicas": int64(max(s.Replicas.Max, s.Replicas.Min)),
 		"model":       model,
 	}
-	placement(predictor, s.Placement)
+	Placement(predictor, s.Placement)
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "serving.kserve.io/v1beta1",
 		"kind":       "InferenceService",
@@ -218,8 +218,9 @@ func inferenceService(m *spec.Model, t target, opts Options) *unstructured.Unstr
 	}}
 }
 
-// resources renders requests with equal limits; GPUs go in both.
-func resources(r *spec.Resources) map[string]any {
+// Resources renders a container's requests with equal limits; GPUs go
+// in both. Nil when nothing is asked for.
+func Resources(r *spec.Resources) map[string]any {
 	if r == nil {
 		return nil
 	}
@@ -243,8 +244,8 @@ func resources(r *spec.Resources) map[string]any {
 	return map[string]any{"requests": req, "limits": limits}
 }
 
-// placement adds node selector and tolerations to a pod spec.
-func placement(podSpec map[string]any, p spec.Placement) {
+// Placement adds a node selector and tolerations to a pod spec.
+func Placement(podSpec map[string]any, p spec.Placement) {
 	if len(p.NodeSelector) > 0 {
 		sel := map[string]any{}
 		for k, v := range p.NodeSelector {

@@ -35,20 +35,41 @@ type Status struct {
 	// Drift lists the objects last found changed outside mlsync, and
 	// whether that was corrected.
 	Drift []Change `json:"drift,omitempty"`
+	// Runs are each model's current training run.
+	Runs []RunSummary `json:"runs,omitempty"`
 }
 
-// Source names the repository, branch and folder specs are read from.
+// RunSummary is a model's current training run.
+type RunSummary struct {
+	Model   string `json:"model"`
+	Run     string `json:"run"`
+	Phase   string `json:"phase"`
+	Trigger string `json:"trigger"`
+	// Steps are "name=phase" in dependency order.
+	Steps []string `json:"steps"`
+	// Version is the version the run produced, if any.
+	Version string `json:"version,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Latest is the model's newest version and whether it passed its gate.
+	Latest       string `json:"latest,omitempty"`
+	LatestPassed bool   `json:"latestPassed,omitempty"`
+}
+
+// Source names the repository, ref and folder specs are read from.
 type Source struct {
-	URL    string `json:"url"`
-	Branch string `json:"branch"`
-	Path   string `json:"path"`
+	URL  string `json:"url"`
+	Ref  string `json:"ref"`
+	Path string `json:"path"`
 }
 
 // Revision is one commit of the spec branch.
 type Revision struct {
+	Ref     string    `json:"ref,omitempty"`
 	Commit  string    `json:"commit"`
 	Subject string    `json:"subject,omitempty"`
 	Time    time.Time `json:"time"`
+	// Signer is the trusted key that signed the commit, when verified.
+	Signer string `json:"signer,omitempty"`
 }
 
 // Short is the abbreviated commit hash.
@@ -164,7 +185,7 @@ func (s *Status) Files() (map[string][]byte, error) {
 func (s *Status) Markdown() string {
 	var b strings.Builder
 	b.WriteString("# mlsync status\n\n")
-	fmt.Fprintf(&b, "- Source: `%s` branch `%s` path `%s`\n", s.Source.URL, s.Source.Branch, s.Source.Path)
+	fmt.Fprintf(&b, "- Source: `%s` ref `%s` path `%s`\n", s.Source.URL, s.Source.Ref, s.Source.Path)
 	fmt.Fprintf(&b, "- Applied revision: %s\n", revisionLine(s.Applied))
 	if s.Latest != nil && (s.Applied == nil || s.Latest.Commit != s.Applied.Commit) {
 		fmt.Fprintf(&b, "- Latest revision: %s (not applied)\n", revisionLine(s.Latest))
@@ -193,6 +214,25 @@ func (s *Status) Markdown() string {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, dash(sv.Stage), sv.Namespace,
 					dash(sv.Version), sv.Replicas, cell(health))
 			}
+		}
+	}
+
+	if len(s.Runs) > 0 {
+		b.WriteString("\n## Training\n\n| Model | Run | Phase | Steps | Latest version |\n|---|---|---|---|---|\n")
+		for _, r := range s.Runs {
+			phase := r.Phase
+			if r.Message != "" {
+				phase += ": " + r.Message
+			}
+			latest := dash(r.Latest)
+			if r.Latest != "" {
+				if r.LatestPassed {
+					latest += " (gate passed)"
+				} else {
+					latest += " (gate failed)"
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Model, r.Run, cell(phase), strings.Join(r.Steps, ", "), latest)
 		}
 	}
 
@@ -244,6 +284,8 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func CommitMessage(prev, cur *Status) string {
 	var subject string
 	switch {
+	case runsSubject(prev, cur) != "":
+		subject = runsSubject(prev, cur)
 	case len(cur.Errors) > 0:
 		subject = fmt.Sprintf("status: rejected %s: %d spec error%s (%s)",
 			cur.Latest.Short(), len(cur.Errors), plural(len(cur.Errors)), cur.Errors[0].String())
@@ -269,6 +311,49 @@ func CommitMessage(prev, cur *Status) string {
 		fmt.Fprintf(&body, "Error: %s\n", e.String())
 	}
 	return body.String()
+}
+
+// runsSubject describes the most telling training transition since prev:
+// a new version, a failed run, a started run.
+func runsSubject(prev, cur *Status) string {
+	before := map[string]RunSummary{}
+	if prev != nil {
+		for _, r := range prev.Runs {
+			before[r.Model] = r
+		}
+	}
+	var started, failed, produced []string
+	for _, r := range cur.Runs {
+		old, seen := before[r.Model]
+		if seen && old.Run == r.Run && old.Phase == r.Phase {
+			continue
+		}
+		switch r.Phase {
+		case "Succeeded":
+			if r.Version != "" && (!seen || old.Run != r.Run || old.Version != r.Version) {
+				verdict := "passed its gate"
+				if !r.LatestPassed {
+					verdict = "failed its gate"
+				}
+				produced = append(produced, fmt.Sprintf("train(%s): %s from run %s %s", r.Model, r.Version, r.Run, verdict))
+			}
+		case "Failed":
+			failed = append(failed, fmt.Sprintf("train(%s): run %s failed: %s", r.Model, r.Run, r.Message))
+		case "Running", "Pending":
+			if !seen || old.Run != r.Run {
+				started = append(started, fmt.Sprintf("train(%s): run %s started (%s)", r.Model, r.Run, r.Trigger))
+			}
+		}
+	}
+	for _, list := range [][]string{produced, failed, started} {
+		if len(list) > 0 {
+			if len(list) > 1 {
+				return fmt.Sprintf("%s (and %d more)", list[0], len(list)-1)
+			}
+			return list[0]
+		}
+	}
+	return ""
 }
 
 func sameChanges(a, b []Change) bool {

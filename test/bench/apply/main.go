@@ -78,14 +78,14 @@ func (s sample) spread(k string) string {
 	return fmt.Sprintf("%.2f-%.2f", v[0], v[len(v)-1])
 }
 
+// fresh starts a new control plane, so every tool's every run starts
+// from an empty cluster of the same size.
+func fresh(ctx context.Context) (*cluster.Cluster, error) {
+	return cluster.Start(ctx, cluster.Options{})
+}
+
 func run(runs, models int, flux string) error {
 	ctx := context.Background()
-	fmt.Fprintln(os.Stderr, "starting kube-apiserver and etcd")
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
 	dir, err := os.MkdirTemp("", "mlsync-bench-")
 	if err != nil {
 		return err
@@ -100,6 +100,10 @@ func run(runs, models int, flux string) error {
 	for i := 1; i <= runs; i++ {
 		fmt.Fprintf(os.Stderr, "run %d/%d\n", i, runs)
 		// kubectl
+		c, err := fresh(ctx)
+		if err != nil {
+			return err
+		}
 		file := filepath.Join(dir, fmt.Sprintf("kubectl-%d.yaml", i))
 		if err := writeObjects(file, objects(fmt.Sprintf("k%d", i), models)); err != nil {
 			return err
@@ -113,8 +117,13 @@ func run(runs, models int, flux string) error {
 			}
 			s.add("kubectl "+phase, time.Since(start).Seconds())
 		}
+		c.Stop()
 		// Flux
 		if flux != "" {
+			c, err := fresh(ctx)
+			if err != nil {
+				return err
+			}
 			file := filepath.Join(dir, fmt.Sprintf("flux-%d.yaml", i))
 			if err := writeObjects(file, objects(fmt.Sprintf("f%d", i), models)); err != nil {
 				return err
@@ -129,8 +138,13 @@ func run(runs, models int, flux string) error {
 				s.add("flux "+phase, time.Since(start).Seconds())
 				s.add("flux rss "+phase, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
 			}
+			c.Stop()
 		}
 		// mlsync, in a child process so its peak RSS is its own.
+		c, err = fresh(ctx)
+		if err != nil {
+			return err
+		}
 		file = filepath.Join(dir, fmt.Sprintf("mlsync-%d.yaml", i))
 		if err := writeObjects(file, objects(fmt.Sprintf("m%d", i), models)); err != nil {
 			return err
@@ -143,6 +157,7 @@ func run(runs, models int, flux string) error {
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
+			c.Stop()
 			return fmt.Errorf("mlsync child: %v", err)
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -152,6 +167,7 @@ func run(runs, models int, flux string) error {
 			}
 		}
 		s.add("mlsync rss", float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
+		c.Stop()
 	}
 	printTable(s, runs, models, flux != "")
 	return nil
@@ -159,7 +175,7 @@ func run(runs, models int, flux string) error {
 
 func printTable(s sample, runs, models int, flux bool) {
 	n := models*5 + 10
-	fmt.Printf("Objects: %d (%d models x 5 kinds + 10 namespaces). Medians of %d runs, range in brackets.\n\n", n, models, runs)
+	fmt.Printf("Objects: %d (%d models x 5 kinds + 10 namespaces). Each tool's each run on a fresh kube-apiserver + etcd. Medians of %d runs, range in brackets.\n\n", n, models, runs)
 	fmt.Println("| measurement | kubectl --server-side | Flux ssa ApplyAllStaged | mlsync | mlsync / kubectl |")
 	fmt.Println("|---|---|---|---|---|")
 	row := func(name, k, f, m string) {

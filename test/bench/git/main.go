@@ -1,0 +1,338 @@
+// Command git measures mlsync's Git source side by side with the git CLI
+// on a generated repository (5,000 commits, 2,000 files) served over
+// smart HTTP on loopback, and prints a Markdown table of medians for
+// BENCHMARKS.md:
+//
+//   - poll with nothing new (mlsync: Resolve; git: ls-remote)
+//
+//   - incremental fetch of 10 new commits (mlsync: Fetch with the disk
+//     cache; git: fetch into a bare clone), time and peak RSS
+//
+//   - first shallow fetch (mlsync: in-memory depth-1 Fetch; git: clone
+//     --depth 1 --bare), time and peak RSS
+//
+//   - status commit + push of 10 files (mlsync: Commit; git: a worktree
+//     commit and push)
+//
+//     go run ./test/bench/git --runs 5
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/test/gitserver"
+)
+
+func main() {
+	runs := flag.Int("runs", 5, "runs of each measurement")
+	commits := flag.Int("commits", 5000, "commits in the generated repository")
+	files := flag.Int("files", 2000, "files in the generated repository")
+	child := flag.String("child", "", "internal: run one measured operation in this process")
+	flag.Parse()
+	if *child != "" {
+		if err := childRun(*child, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*runs, *commits, *files); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type samples map[string][]float64
+
+func (s samples) add(k string, v float64) { s[k] = append(s[k], v) }
+
+func (s samples) med(k string) float64 {
+	v := append([]float64(nil), s[k]...)
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+func (s samples) rng(k string) string {
+	v := append([]float64(nil), s[k]...)
+	if len(v) == 0 {
+		return "-"
+	}
+	sort.Float64s(v)
+	return fmt.Sprintf("%.1f-%.1f", v[0], v[len(v)-1])
+}
+
+func run(runs, commits, files int) error {
+	dir, err := os.MkdirTemp("", "mlsync-gitbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := gitserver.Start(gitserver.Options{Root: filepath.Join(dir, "served")})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(os.Stderr, "generating %d commits over %d files\n", commits, files)
+	if err := generate(srv, "big", commits, files); err != nil {
+		return err
+	}
+	url := srv.URL("big")
+	work := filepath.Join(dir, "work")
+	if err := git("", "clone", "-q", url, work); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	s := samples{}
+	ctx := context.Background()
+	rem, err := gitsource.NewRemote(gitsource.Options{URL: url})
+	if err != nil {
+		return err
+	}
+	for i := 1; i <= runs; i++ {
+		fmt.Fprintf(os.Stderr, "run %d/%d\n", i, runs)
+		// Poll with nothing new.
+		for range 5 {
+			start := time.Now()
+			if _, err := rem.Resolve(ctx, gitsource.Ref{Branch: "main"}); err != nil {
+				return err
+			}
+			s.add("poll mlsync", ms(start))
+			start = time.Now()
+			if err := git("", "ls-remote", "-q", url, "refs/heads/main"); err != nil {
+				return err
+			}
+			s.add("poll git", ms(start))
+		}
+		// Incremental fetch of 10 new commits: prime both caches, push 10
+		// commits, fetch them.
+		cache := filepath.Join(dir, fmt.Sprintf("cache-%d", i))
+		bare := filepath.Join(dir, fmt.Sprintf("bare-%d.git", i))
+		if _, _, err := measure(self, "fetch-disk", url, cache); err != nil {
+			return err
+		}
+		if err := git("", "clone", "-q", "--bare", url, bare); err != nil {
+			return err
+		}
+		for c := range 10 {
+			p := filepath.Join(work, "models", fmt.Sprintf("m%04d.cue", (i*37+c)%files))
+			if err := os.WriteFile(p, fmt.Appendf(nil, "kind: \"Model\"\nname: \"m%d\"\nrun: %d\n", c, i), 0o644); err != nil {
+				return err
+			}
+			if err := git(work, "commit", "-q", "-am", fmt.Sprintf("change %d/%d", i, c)); err != nil {
+				return err
+			}
+		}
+		if err := git(work, "push", "-q", "origin", "HEAD"); err != nil {
+			return err
+		}
+		t, rss, err := measure(self, "fetch-disk", url, cache)
+		if err != nil {
+			return err
+		}
+		s.add("incr mlsync", t)
+		s.add("incr mlsync rss", rss)
+		t, rss, err = measureCmd(exec.Command("git", "-C", bare, "fetch", "-q", "origin", "+refs/heads/main:refs/heads/main"))
+		if err != nil {
+			return err
+		}
+		s.add("incr git", t)
+		s.add("incr git rss", rss)
+		// First shallow fetch.
+		t, rss, err = measure(self, "fetch-shallow", url)
+		if err != nil {
+			return err
+		}
+		s.add("shallow mlsync", t)
+		s.add("shallow mlsync rss", rss)
+		t, rss, err = measureCmd(exec.Command("git", "clone", "-q", "--depth", "1", "--bare", url, filepath.Join(dir, fmt.Sprintf("shallow-%d.git", i))))
+		if err != nil {
+			return err
+		}
+		s.add("shallow git", t)
+		s.add("shallow git rss", rss)
+		// Status commit + push of 10 files.
+		for k := range 3 {
+			filesMap := map[string][]byte{}
+			for f := range 10 {
+				filesMap[fmt.Sprintf("reports/m%d/runs/r%d.json", f, k)] = fmt.Appendf(nil, "{\"run\": %d, \"i\": %d}\n", k, i)
+			}
+			start := time.Now()
+			if _, err := rem.Commit(ctx, gitsource.CommitRequest{Branch: "mlsync/status", Files: filesMap,
+				Message: fmt.Sprintf("status %d.%d", i, k)}); err != nil {
+				return err
+			}
+			s.add("status mlsync", ms(start))
+		}
+		statusWork := filepath.Join(dir, fmt.Sprintf("status-%d", i))
+		if err := git("", "clone", "-q", "--depth", "1", "-b", "mlsync/status", url, statusWork); err != nil {
+			return err
+		}
+		for k := range 3 {
+			start := time.Now()
+			for f := range 10 {
+				p := filepath.Join(statusWork, "reports", fmt.Sprintf("g%d", f), fmt.Sprintf("r%d-%d.json", i, k))
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, []byte("{}\n"), 0o644)
+			}
+			if err := git(statusWork, "add", "-A"); err != nil {
+				return err
+			}
+			if err := git(statusWork, "commit", "-q", "-m", "status"); err != nil {
+				return err
+			}
+			if err := git(statusWork, "push", "-q", "origin", "HEAD"); err != nil {
+				return err
+			}
+			s.add("status git", ms(start))
+		}
+	}
+	fmt.Printf("Repository: %d commits, %d files, smart HTTP (git http-backend) on loopback. Medians of %d runs (polls: 5 per run; status commits: 3 per run), range in brackets.\n\n", commits, files, runs)
+	fmt.Println("| measurement | target | mlsync | git CLI |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| poll, nothing new | < 20 ms | %.1f ms [%s] | %.1f ms [%s] (`git ls-remote`) |\n", s.med("poll mlsync"), s.rng("poll mlsync"), s.med("poll git"), s.rng("poll git"))
+	fmt.Printf("| incremental fetch of 10 commits | < 100 ms, < 50 MiB | %.1f ms [%s], %.0f MiB peak RSS | %.1f ms [%s], %.0f MiB (`git fetch`, bare) |\n",
+		s.med("incr mlsync"), s.rng("incr mlsync"), s.med("incr mlsync rss"), s.med("incr git"), s.rng("incr git"), s.med("incr git rss"))
+	fmt.Printf("| first shallow fetch | peak RSS within 2x of git | %.1f ms, %.0f MiB peak RSS [%s] | %.1f ms, %.0f MiB [%s] (`git clone --depth 1 --bare`) |\n",
+		s.med("shallow mlsync"), s.med("shallow mlsync rss"), s.rng("shallow mlsync rss"), s.med("shallow git"), s.med("shallow git rss"), s.rng("shallow git rss"))
+	fmt.Printf("| status commit + push of 10 files | < 100 ms | %.1f ms [%s] | %.1f ms [%s] (worktree `add`, `commit`, `push`) |\n",
+		s.med("status mlsync"), s.rng("status mlsync"), s.med("status git"), s.rng("status git"))
+	fmt.Printf("\nPeak RSS of the shallow fetch: mlsync / git = %.2fx. mlsync figures are whole processes (a Go binary doing only that operation), like git's.\n",
+		s.med("shallow mlsync rss")/s.med("shallow git rss"))
+	return nil
+}
+
+func ms(start time.Time) float64 { return float64(time.Since(start).Microseconds()) / 1000 }
+
+// measure runs one operation in a child process and returns the time the
+// child reports and its peak RSS in MiB.
+func measure(self string, op string, args ...string) (float64, float64, error) {
+	cmd := exec.Command(self, append([]string{"--child", op}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("child %s: %v", op, err)
+	}
+	t, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("child %s printed %q", op, out.String())
+	}
+	return t, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+}
+
+func measureCmd(cmd *exec.Cmd) (float64, float64, error) {
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	return ms(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+}
+
+func childRun(op string, args []string) error {
+	ctx := context.Background()
+	opts := gitsource.Options{URL: args[0]}
+	if op == "fetch-disk" {
+		opts.CacheDir = args[1]
+	}
+	rem, err := gitsource.NewRemote(opts)
+	if err != nil {
+		return err
+	}
+	rev, err := rem.Resolve(ctx, gitsource.Ref{Branch: "main"})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	snap, err := rem.Fetch(ctx, rev)
+	if err != nil {
+		return err
+	}
+	took := ms(start)
+	if snap.Commit.Hash != rev.Hash {
+		return fmt.Errorf("fetched %s, want %s", snap.Commit.Hash, rev.Hash)
+	}
+	fmt.Println(took)
+	return nil
+}
+
+func git(dir string, args ...string) error {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=b@example.com",
+		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=b@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %v: %v\n%s", args, err, out)
+	}
+	return nil
+}
+
+// generate creates the repository with git fast-import: the first commit
+// adds all files, each later one changes one file.
+func generate(srv *gitserver.Server, name string, commits, files int) error {
+	if _, err := srv.CreateRepo(name, ""); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	mark := 1
+	blob := func(content string) int {
+		fmt.Fprintf(&b, "blob\nmark :%d\ndata %d\n%s\n", mark, len(content), content)
+		mark++
+		return mark - 1
+	}
+	file := func(i int) string {
+		switch i % 4 {
+		case 0:
+			return fmt.Sprintf("models/m%04d.cue", i)
+		case 1:
+			return fmt.Sprintf("pipelines/p%04d.cue", i)
+		case 2:
+			return fmt.Sprintf("environments/e%02d/patch%04d.yaml", i%20, i)
+		}
+		return fmt.Sprintf("docs/d%04d.md", i)
+	}
+	ts := int64(1_700_000_000)
+	for c := range commits {
+		var ops []string
+		if c == 0 {
+			for i := range files {
+				m := blob(fmt.Sprintf("kind: \"Model\"\nname: \"m%d\"\n// %s\n", i, strings.Repeat("padding ", 20)))
+				ops = append(ops, fmt.Sprintf("M 100644 :%d %s", m, file(i)))
+			}
+		} else {
+			i := (c * 7919) % files
+			m := blob(fmt.Sprintf("kind: \"Model\"\nname: \"m%d\"\nrevision: %d\n// %s\n", i, c, strings.Repeat("padding ", 20)))
+			ops = append(ops, fmt.Sprintf("M 100644 :%d %s", m, file(i)))
+		}
+		msg := fmt.Sprintf("commit %d", c)
+		fmt.Fprintf(&b, "commit refs/heads/main\nmark :%d\ncommitter bench <b@example.com> %d +0000\ndata %d\n%s\n", mark, ts+int64(c), len(msg), msg)
+		mark++
+		if c > 0 {
+			fmt.Fprintf(&b, "from :%d\n", mark-3)
+		}
+		b.WriteString(strings.Join(ops, "\n") + "\n\n")
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = srv.Path(name)
+	cmd.Stdin = &b
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("fast-import: %v\n%s", err, out)
+	}
+	return git(srv.Path(name), "gc", "-q")
+}
