@@ -55,6 +55,21 @@ type CommitRequest struct {
 	// Sign, when set, signs the commit with this OpenPGP key (default:
 	// Options.SigningKey).
 	Sign *openpgp.Entity
+	// Expect lists what paths must hold at the parent commit for the
+	// change to apply (an edit made to a file as it was read); when one
+	// differs, Commit fails with a *ConflictError and writes nothing.
+	Expect map[string][]byte
+}
+
+// ConflictError says a path changed since the caller read it: the commit
+// would have overwritten someone's change.
+type ConflictError struct {
+	Branch string
+	Path   string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s changed on %s since it was read; not overwriting it (the next pass edits the new version)", e.Path, e.Branch)
 }
 
 // CommitResult says what a Commit did.
@@ -123,9 +138,29 @@ func (r *Remote) Commit(ctx context.Context, req CommitRequest) (CommitResult, e
 	return CommitResult{}, &PushError{URL: r.URL(), Branch: req.Branch, Attempts: attempts, Err: last}
 }
 
+// checkExpected fails when a path of req.Expect differs at base.
+func checkExpected(base *object.Tree, req CommitRequest) error {
+	for p, want := range req.Expect {
+		var got []byte
+		if base != nil {
+			if f, err := base.File(p); err == nil {
+				if got, err = readBlob(f); err != nil {
+					return err
+				}
+			}
+		}
+		if !bytes.Equal(got, want) {
+			return &ConflictError{Branch: req.Branch, Path: p}
+		}
+	}
+	return nil
+}
+
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
-	return errors.Is(err, transport.ErrAuthenticationRequired) ||
+	var ce *ConflictError
+	return errors.As(err, &ce) ||
+		errors.Is(err, transport.ErrAuthenticationRequired) ||
 		errors.Is(err, transport.ErrAuthorizationFailed) ||
 		errors.Is(err, transport.ErrRepositoryNotFound) ||
 		errors.Is(err, transport.ErrInvalidAuthMethod)
@@ -165,6 +200,9 @@ func (r *Remote) commitOnce(ctx context.Context, req CommitRequest) (CommitResul
 		if base, err = parent.Tree(); err != nil {
 			return CommitResult{}, r.wrap("reading tree of "+req.Branch, err)
 		}
+	}
+	if err := checkExpected(base, req); err != nil {
+		return CommitResult{}, err
 	}
 	treeHash, _, err := writeTree(st, base, req.Files)
 	if err != nil {

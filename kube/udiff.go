@@ -5,8 +5,10 @@ import (
 	"strings"
 )
 
-// unifiedDiff returns a unified diff (3 lines of context) turning a into
+// UnifiedDiff returns a unified diff (3 lines of context) turning a into
 // b, with the given file names; "" when they are equal.
+func UnifiedDiff(nameA, nameB, a, b string) string { return unifiedDiff(nameA, nameB, a, b) }
+
 func unifiedDiff(nameA, nameB, a, b string) string {
 	if a == b {
 		return ""

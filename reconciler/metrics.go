@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mlsync/mlsync/reconciler/drift"
 )
 
 // Metrics are the reconciler's Prometheus metrics. Register them with
@@ -23,6 +25,9 @@ type Metrics struct {
 	runs          *prometheus.CounterVec
 	stepSeconds   *prometheus.HistogramVec
 	cacheHits     *prometheus.CounterVec
+	driftStat     *prometheus.GaugeVec
+	modelDrifted  *prometheus.GaugeVec
+	driftFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -73,10 +78,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlsync_training_cache_hits_total", Help: "Steps reused from an earlier run instead of run again.",
 		}, []string{"model"}),
+		driftStat: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mlsync_model_drift_statistic", Help: "The last drift check's statistic per model and feature (PSI, KS or JS).",
+		}, []string{"model", "feature", "method"}),
+		modelDrifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mlsync_model_drifted", Help: "1 when the model's last drift check found it drifted.",
+		}, []string{"model"}),
+		driftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlsync_drift_check_failures_total", Help: "Drift checks that could not run (Prometheus unreachable, bad answers).",
+		}, []string{"model"}),
 	}
 	reg.MustRegister(m.passes, m.passDuration, m.applied, m.objects, m.drifted, m.specErrors,
-		m.gitDuration, m.gitFailures, m.verifyFailed, m.statusPending, m.ready, m.runs, m.stepSeconds, m.cacheHits)
+		m.gitDuration, m.gitFailures, m.verifyFailed, m.statusPending, m.ready, m.runs, m.stepSeconds, m.cacheHits,
+		m.driftStat, m.modelDrifted, m.driftFailures)
 	return m
+}
+
+func (m *Metrics) modelDrift(res *drift.Result) {
+	if m == nil {
+		return
+	}
+	for _, f := range res.Features {
+		if f.Note == "" {
+			m.driftStat.WithLabelValues(res.Model, f.Feature, f.Method).Set(f.Statistic)
+		}
+	}
+	m.modelDrifted.WithLabelValues(res.Model).Set(b2f(res.Drifted))
+}
+
+func (m *Metrics) driftFailed(model string) {
+	if m != nil {
+		m.driftFailures.WithLabelValues(model).Inc()
+	}
 }
 
 func (m *Metrics) run(model, phase string) {

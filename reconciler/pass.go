@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -53,7 +54,12 @@ func (r *Reconciler) Pass(ctx context.Context) (res PassResult, err error) {
 	res.Head = rev.Hash
 	now := r.now()
 	driftDue := r.st.objs != nil && (r.driftRequested || now.Sub(r.st.driftChecked) >= r.opts.DriftInterval)
-	runsDue := r.st.runsActive || len(r.st.retrain) > 0 || (!r.st.nextTick.IsZero() && !now.Before(r.st.nextTick))
+	runsDue := r.st.runsActive || len(r.st.retrain) > 0 || (!r.st.nextTick.IsZero() && !now.Before(r.st.nextTick)) ||
+		(!r.st.nextDriftCheck.IsZero() && !now.Before(r.st.nextDriftCheck))
+	if !r.st.rolloutDue.IsZero() && !now.Before(r.st.rolloutDue) {
+		r.st.seen = "" // a canary window closed: render again to complete the rollout
+		r.st.forceRender = true
+	}
 	if rev.Hash == r.st.seen && !r.st.healthPending && !r.st.publishPending && !driftDue && !runsDue {
 		res.Skipped = true
 		return res, nil
@@ -85,13 +91,22 @@ func (r *Reconciler) Pass(ctx context.Context) (res PassResult, err error) {
 		return res, err
 	}
 
-	// 7. Advance training runs: start due steps, record finished runs.
+	// 7. Advance training runs: start due steps, record finished runs;
+	// then act on the promotions that are due.
 	active, runErr := r.advanceRuns(ctx, now)
 	r.st.runsActive = active
 	r.st.nextTick = r.nextScheduleTick()
+	promoteErr := r.promote(ctx)
+	driftErr := r.checkModelDrift(ctx, now)
+	if len(r.st.retrain) > 0 {
+		// A model drifted with retrainOnDrift: start its run now.
+		active, err := r.advanceRuns(ctx, now)
+		r.st.runsActive = r.st.runsActive || active
+		runErr = errors.Join(runErr, err)
+	}
 
 	// 8. Publish the status when it changed.
-	return res, errors.Join(runErr, r.publish(ctx, &res))
+	return res, errors.Join(runErr, promoteErr, driftErr, r.publish(ctx, &res))
 }
 
 // nextScheduleTick is the earliest schedule tick of any pipeline in use.
@@ -166,7 +181,7 @@ func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *P
 
 	// A commit that changes no file mlsync reads changes nothing in the
 	// cluster: it becomes the applied revision without a render.
-	if r.st.snap != nil && r.st.applied != nil && r.st.errors == nil && !anyMatch(changed, keep) {
+	if r.st.snap != nil && r.st.applied != nil && r.st.errors == nil && !r.st.forceRender && !anyMatch(changed, keep) {
 		r.st.seen, r.st.latest, r.st.applied, r.st.snap = rev.Commit, rev, rev, snap
 		r.st.changes = nil
 		r.metrics.appliedRevision(rev.Commit)
@@ -184,7 +199,9 @@ func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *P
 	set, err := r.loader.Load(all)
 	var objs []*unstructured.Unstructured
 	if err == nil {
-		objs, err = render.Objects(set, render.Options{Revision: rev.Commit, Files: all})
+		r.st.promOperator = r.servesPrometheusOperator(ctx)
+		objs, err = render.Objects(set, render.Options{Revision: rev.Commit, Files: all, Rollouts: r.rollouts(ctx, set, r.now()),
+			PrometheusOperator: r.st.promOperator})
 	}
 	var specErrs spec.Errors
 	if errors.As(err, &specErrs) {
@@ -201,11 +218,13 @@ func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *P
 	// 4-5. Record the inventory, apply in stages, prune what was removed.
 	cs, err := r.apply(ctx, objs, rev)
 	res.Changes = cs
+	r.events(ctx, cs, rev.Short())
 	if err != nil {
 		return false, err
 	}
 	r.st.seen, r.st.latest, r.st.applied, r.st.errors, r.st.snap = rev.Commit, rev, rev, nil, snap
 	r.st.set, r.st.objs, r.st.driftChecked = set, objs, r.now()
+	r.st.forceRender = false
 	r.st.changes = reportChanges(cs)
 	r.st.drift = driftChanges(cs)
 	r.st.objects = make([]kube.ObjectRef, 0, len(objs))
@@ -218,6 +237,41 @@ func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *P
 	r.metrics.appliedRevision(rev.Commit)
 	r.ready.Store(true)
 	return true, nil
+}
+
+// maxEvents bounds the Events one pass records, so a cold start of
+// thousands of objects does not flood the cluster's event store.
+const maxEvents = 100
+
+// events records a Kubernetes Event for each object a pass changed or
+// failed to change; unchanged objects get none.
+func (r *Reconciler) events(ctx context.Context, cs kube.ChangeSet, rev string) {
+	n := 0
+	for _, c := range cs {
+		typ, reason, msg := kube.EventNormal, "", ""
+		switch {
+		case c.Action == kube.ActionFailed:
+			typ, reason, msg = kube.EventWarning, "ApplyFailed", "mlsync could not apply revision "+rev+": "+c.Reason
+		case c.Action == kube.ActionDrifted:
+			typ, reason, msg = kube.EventWarning, "Drifted", "changed outside Git; not corrected (drift policy report): "+c.Reason
+		case c.Drift:
+			typ, reason, msg = kube.EventWarning, "DriftCorrected", "mlsync put back what Git says at "+rev+": "+c.Reason
+		case c.Action == kube.ActionCreated || c.Action == kube.ActionConfigured:
+			reason, msg = "Applied", fmt.Sprintf("%s by mlsync from revision %s", c.Action, rev)
+		case c.Action == kube.ActionPruned:
+			reason, msg = "Pruned", "deleted by mlsync: no longer in revision "+rev
+		default:
+			continue
+		}
+		if n == maxEvents {
+			r.log.Info("event limit reached for this pass", "limit", maxEvents)
+			return
+		}
+		n++
+		if err := r.cluster.Event(ctx, c.Object, typ, reason, msg); err != nil {
+			r.log.Debug("recording event", "object", c.Object.String(), "error", err)
+		}
+	}
 }
 
 // ReasonVerificationFailed is the Ready reason when the newest commit's
@@ -301,6 +355,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, res *PassResult) error {
 	if err != nil {
 		return err
 	}
+	r.events(ctx, cs, r.st.applied.Short())
 	res.Drift = cs.Drifted()
 	if res.Drift > 0 || len(r.st.drift) > 0 {
 		r.st.drift = driftChanges(cs)
@@ -387,15 +442,18 @@ func (r *Reconciler) publish(ctx context.Context, res *PassResult) error {
 // status assembles the report of the current state.
 func (r *Reconciler) status() *report.Status {
 	st := &report.Status{
-		Source:  report.Source{URL: r.git.URL(), Ref: r.opts.Ref.String(), Path: r.opts.Path},
-		Applied: r.st.applied,
-		Latest:  r.st.latest,
-		Ready:   r.st.ready,
-		Errors:  r.st.errors,
-		Changes: r.st.changes,
-		Drift:   r.st.drift,
-		Runs:    r.runSummaries(),
-		Models:  []report.Model{},
+		Source:     report.Source{URL: r.git.URL(), Ref: r.opts.Ref.String(), Path: r.opts.Path},
+		Applied:    r.st.applied,
+		Latest:     r.st.latest,
+		Ready:      r.st.ready,
+		Errors:     r.st.errors,
+		Changes:    r.st.changes,
+		Drift:      r.st.drift,
+		Runs:       r.runSummaries(),
+		Promotions: r.promotionList(),
+		ModelDrift: r.driftSummaries(),
+		Monitoring: r.monitoringNote(),
+		Models:     []report.Model{},
 	}
 	if st.Ready.Type == "" {
 		st.Ready = report.ReadyCondition(report.ConditionUnknown, meta.ProgressingReason, "reconciling")
@@ -413,6 +471,40 @@ func (r *Reconciler) status() *report.Status {
 		st.Models = append(st.Models, modelStatus(&r.st.set.Models[i], byModel[r.st.set.Models[i].Name]))
 	}
 	return st
+}
+
+// monitoringNote says how served models are monitored.
+func (r *Reconciler) monitoringNote() string {
+	if r.st.set == nil {
+		return ""
+	}
+	if r.st.promOperator {
+		return "ServiceMonitor and PrometheusRule objects with serving (Prometheus Operator)"
+	}
+	return "scrape annotations on the model-server pods (the Prometheus Operator's CRDs are not installed)"
+}
+
+// promotionList is the latest promotion per model and stage, marked
+// applied once the stage pins the version.
+func (r *Reconciler) promotionList() []report.Promotion {
+	var out []report.Promotion
+	for _, p := range r.st.promotions {
+		if m := r.modelOf(p.Model); m != nil {
+			for _, s := range m.Stages {
+				if s.Name == p.Stage && s.Version == p.Version {
+					p.State, p.Error = "applied", ""
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Model != out[j].Model {
+			return out[i].Model < out[j].Model
+		}
+		return out[i].Stage < out[j].Stage
+	})
+	return out
 }
 
 // modelStatus summarises a model's objects, per place it is served.

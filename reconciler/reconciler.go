@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/gitsource/forge"
 	"github.com/mlsync/mlsync/kube"
 	"github.com/mlsync/mlsync/reconciler/registry"
 	"github.com/mlsync/mlsync/reconciler/report"
@@ -39,6 +40,8 @@ type Cluster interface {
 	List(ctx context.Context, ref kube.ObjectRef, selector string) ([]unstructured.Unstructured, error)
 	// Changes signals that an owned object was changed by someone else.
 	Changes() <-chan struct{}
+	// Event records a Kubernetes Event on an object.
+	Event(ctx context.Context, ref kube.ObjectRef, eventType, reason, message string) error
 }
 
 var (
@@ -61,6 +64,12 @@ type Options struct {
 	Metrics *Metrics
 	// Clock tells the time for schedules; time.Now when nil (tests set it).
 	Clock func() time.Time
+	// Forge opens promotion pull requests; without it a pull-request
+	// promotion pushes its branch only.
+	Forge forge.Forge
+	// Prometheus gives live feature distributions for drift checks; nil
+	// for no drift checks.
+	Prometheus LiveDistributions
 	// Path is the folder of the repository that holds the specs.
 	Path string
 	// StatusBranch receives status commits; it must differ from Branch.
@@ -181,6 +190,17 @@ type state struct {
 	newVersions      []newVersion
 	runsActive       bool
 	nextTick         time.Time
+	// promotions: the latest promotion per "model/stage".
+	promotions map[string]report.Promotion
+	// rollouts: canary rollouts in progress per "model/stage", and when
+	// the earliest analysis window closes.
+	rollouts    map[string]rollout
+	rolloutDue  time.Time
+	forceRender bool
+	// modelDrift: each model's last drift check.
+	modelDrift     map[string]*modelDrift
+	nextDriftCheck time.Time
+	promOperator   bool
 }
 
 // New returns a Reconciler. opts must pass Validate.
@@ -199,6 +219,9 @@ func New(git Git, cluster Cluster, loader *spec.Loader, opts Options, log *slog.
 	r.st.ticks = map[string]time.Time{}
 	r.st.retrain = map[string]string{}
 	r.st.extra = map[string][]byte{}
+	r.st.promotions = map[string]report.Promotion{}
+	r.st.rollouts = map[string]rollout{}
+	r.st.modelDrift = map[string]*modelDrift{}
 	return r, nil
 }
 

@@ -38,6 +38,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer git.Close()
+	defer func() {
+		if forgeServer != nil {
+			forgeServer.Close()
+		}
+	}()
 	return cluster.Run(m, &env, cluster.Options{})
 }
 

@@ -9,8 +9,10 @@ import (
 
 	"github.com/mlsync/mlsync/gitsource"
 	"github.com/mlsync/mlsync/reconciler/registry"
+	"github.com/mlsync/mlsync/reconciler/render"
 	"github.com/mlsync/mlsync/reconciler/report"
 	"github.com/mlsync/mlsync/reconciler/training"
+	"github.com/mlsync/mlsync/spec"
 )
 
 // newVersion is a version a run produced in this pass, for the commit
@@ -54,6 +56,33 @@ func (r *Reconciler) loadRegistries(ctx context.Context) error {
 	r.st.registriesLoaded = true
 	return nil
 }
+
+// Prepare reads the ref's head, its specs and the registries without
+// touching the cluster, for commands that propose promotions.
+func (r *Reconciler) Prepare(ctx context.Context) error {
+	rev, err := r.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	snap, err := r.git.Fetch(ctx, rev)
+	if err != nil {
+		return err
+	}
+	files, err := snap.Files(r.opts.Path, r.opts.Filter.And(render.IsSourceFile))
+	if err != nil {
+		return err
+	}
+	set, err := r.loader.Load(specFiles(files))
+	if err != nil {
+		return err
+	}
+	r.st.snap, r.st.set = snap, set
+	r.st.applied = &report.Revision{Ref: r.opts.Ref.String(), Commit: snap.Commit.Hash, Subject: snap.Commit.Subject}
+	return r.loadRegistries(ctx)
+}
+
+// Model returns the model called name in the specs, or nil.
+func (r *Reconciler) Model(name string) *spec.Model { return r.modelOf(name) }
 
 // registry returns a model's registry, creating an empty one.
 func (r *Reconciler) registry(model string) *registry.Registry {

@@ -55,6 +55,8 @@ func init() {
 		"render":   renderCommand,
 		"diff":     diffCommand,
 		"schema":   schemaCommand,
+		"status":   statusCommand,
+		"promote":  promoteCommand,
 		"version": {
 			summary: "print the version",
 			usage:   "mlsync version",

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/gitsource/forge"
 	"github.com/mlsync/mlsync/kube"
 	"github.com/mlsync/mlsync/reconciler"
+	"github.com/mlsync/mlsync/reconciler/drift"
 	"github.com/mlsync/mlsync/spec"
 )
 
@@ -62,6 +65,8 @@ type runConfig struct {
 	metricsAddr string
 	webhookAddr string
 	webhookKey  string
+	forge       forgeFlags
+	promURL     string
 	once        bool
 	logLevel    string
 	logFormat   string
@@ -69,32 +74,13 @@ type runConfig struct {
 
 func (c *runConfig) register(fs *flag.FlagSet) {
 	def := reconciler.DefaultOptions()
-	c.opts, c.kube = def, kube.DefaultOptions()
-	fs.StringVar(&c.repo, "repo", "", "URL of the spec repository (https://, http://, ssh:// or file://)")
-	fs.StringVar(&c.ref, "ref", "", `what to follow: a branch ("main"), "tag:v1.2.0", "semver:>=1.0.0 <2.0.0" or "commit:<sha>"`)
-	fs.StringVar(&c.branch, "branch", "main", "spec branch to follow (shorthand for --ref)")
-	fs.StringVar(&c.opts.Path, "path", def.Path, "folder of the repository holding the specs")
-	fs.Var(&c.include, "include", "only read files matching these globs (repeatable; ** matches folders)")
-	fs.Var(&c.ignore, "ignore", "never read files matching these globs (repeatable)")
+	c.registerSource(fs)
 	fs.DurationVar(&c.opts.Interval, "interval", def.Interval, "time between polls")
-	fs.StringVar(&c.opts.StatusBranch, "status-branch", def.StatusBranch, "branch that receives status commits")
 	fs.StringVar(&c.opts.Name, "name", def.Name, "name of this source's inventory in the cluster")
 	fs.BoolVar(&c.opts.Prune, "prune", def.Prune, "delete owned objects that are no longer rendered")
 	fs.BoolVar(&c.opts.Apply.Force, "force-conflicts", def.Apply.Force, "take over fields another field manager owns")
 	fs.DurationVar(&c.opts.DriftInterval, "drift-interval", def.DriftInterval, "how often to check the cluster for live changes when Git did not move")
 	fs.StringVar(&c.drift, "drift-policy", string(def.Apply.Drift), "what to do with objects changed outside Git: correct or report")
-	fs.StringVar(&c.opts.Author.Name, "author-name", def.Author.Name, "author name of status commits")
-	fs.StringVar(&c.opts.Author.Email, "author-email", def.Author.Email, "author email of status commits")
-
-	fs.StringVar(&c.auth.Username, "git-username", "", "HTTPS username, or SSH user (default git)")
-	fs.StringVar(&c.auth.PasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
-	fs.StringVar(&c.auth.BearerTokenFile, "git-token-file", "", "file holding an HTTPS bearer token")
-	fs.StringVar(&c.auth.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// remotes")
-	fs.StringVar(&c.auth.SSHPassphraseFile, "ssh-passphrase-file", "", "file holding the SSH key's passphrase")
-	fs.StringVar(&c.auth.KnownHostsFile, "known-hosts-file", "", "known_hosts for ssh:// remotes (default ~/.ssh/known_hosts; checking is strict)")
-	fs.DurationVar(&c.gitTimeout, "git-timeout", gitsource.DefaultTimeout, "timeout of each Git network call")
-	fs.StringVar(&c.gitCacheDir, "git-cache-dir", "", "keep a clone with history here and fetch incrementally (default: shallow fetches into memory)")
-	fs.StringVar(&c.signingKey, "signing-key-file", "", "armored OpenPGP private key that signs mlsync's commits")
 	fs.Var(&c.verify, "verify-keys", "key files (OpenPGP .asc or SSH public keys) one of which must sign each applied commit")
 	fs.Var(&c.verifyAt, "verify-path", `stricter keys for paths: "GLOB=keyfile[,keyfile]", e.g. "prod/**=release.asc" (repeatable)`)
 
@@ -105,12 +91,69 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.allowed, "allowed-namespaces", "namespace patterns specs may target (default: any)")
 	fs.IntVar(&c.kube.Concurrency, "concurrency", c.kube.Concurrency, "objects applied at once within a stage")
 
+	fs.StringVar(&c.promURL, "prometheus-url", "", "Prometheus to query for model drift checks ('' for none)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":8080", "address serving /metrics, /healthz and /readyz ('' to disable)")
 	fs.StringVar(&c.webhookAddr, "webhook-addr", "", "address serving the Git push webhook at /hooks/git ('' to disable)")
 	fs.StringVar(&c.webhookKey, "webhook-secret-file", "", "file holding the webhook secret (required with --webhook-addr)")
 	fs.BoolVar(&c.once, "once", false, "run one pass and exit (non-zero when it failed or specs were rejected)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+}
+
+// registerSource adds the flags that say where specs and status live and
+// how to reach them: shared by run and promote.
+func (c *runConfig) registerSource(fs *flag.FlagSet) {
+	def := reconciler.DefaultOptions()
+	c.opts, c.kube = def, kube.DefaultOptions()
+	fs.StringVar(&c.repo, "repo", "", "URL of the spec repository (https://, http://, ssh:// or file://)")
+	fs.StringVar(&c.ref, "ref", "", `what to follow: a branch ("main"), "tag:v1.2.0", "semver:>=1.0.0 <2.0.0" or "commit:<sha>"`)
+	fs.StringVar(&c.branch, "branch", "main", "spec branch to follow (shorthand for --ref)")
+	fs.StringVar(&c.opts.Path, "path", def.Path, "folder of the repository holding the specs")
+	fs.Var(&c.include, "include", "only read files matching these globs (repeatable; ** matches folders)")
+	fs.Var(&c.ignore, "ignore", "never read files matching these globs (repeatable)")
+	fs.StringVar(&c.opts.StatusBranch, "status-branch", def.StatusBranch, "branch that receives status commits")
+	fs.StringVar(&c.opts.Author.Name, "author-name", def.Author.Name, "author name of mlsync's commits")
+	fs.StringVar(&c.opts.Author.Email, "author-email", def.Author.Email, "author email of mlsync's commits")
+	fs.StringVar(&c.auth.Username, "git-username", "", "HTTPS username, or SSH user (default git)")
+	fs.StringVar(&c.auth.PasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
+	fs.StringVar(&c.auth.BearerTokenFile, "git-token-file", "", "file holding an HTTPS bearer token")
+	fs.StringVar(&c.auth.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// remotes")
+	fs.StringVar(&c.auth.SSHPassphraseFile, "ssh-passphrase-file", "", "file holding the SSH key's passphrase")
+	fs.StringVar(&c.auth.KnownHostsFile, "known-hosts-file", "", "known_hosts for ssh:// remotes (default ~/.ssh/known_hosts; checking is strict)")
+	fs.DurationVar(&c.gitTimeout, "git-timeout", gitsource.DefaultTimeout, "timeout of each Git network call")
+	fs.StringVar(&c.gitCacheDir, "git-cache-dir", "", "keep a clone with history here and fetch incrementally (default: shallow fetches into memory)")
+	fs.StringVar(&c.signingKey, "signing-key-file", "", "armored OpenPGP private key that signs mlsync's commits")
+	fs.StringVar(&c.forge.kind, "forge", "", "Git host API for promotion pull requests: gitea, github or gitlab")
+	fs.StringVar(&c.forge.url, "forge-url", "", "the Git host's web URL (default: from --repo)")
+	fs.StringVar(&c.forge.repo, "forge-repo", "", "owner/name of the repository on the host (default: from --repo)")
+	fs.StringVar(&c.forge.tokenFile, "forge-token-file", "", "file holding the host API token")
+}
+
+// forgeFlags configure the Git host API.
+type forgeFlags struct{ kind, url, repo, tokenFile string }
+
+// build returns the forge client, or nil when none is configured.
+func (f forgeFlags) build(repoURL string) (forge.Forge, error) {
+	if f.kind == "" {
+		return nil, nil
+	}
+	web, repo := f.url, f.repo
+	if web == "" || repo == "" {
+		u, err := url.Parse(repoURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("--forge-url and --forge-repo are needed when --repo is not an http(s) URL")
+		}
+		if web == "" {
+			web = u.Scheme + "://" + u.Host
+		}
+		if repo == "" {
+			repo = strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+		}
+	}
+	if f.tokenFile == "" {
+		return nil, errors.New("--forge needs --forge-token-file")
+	}
+	return forge.New(forge.Options{Kind: forge.Kind(f.kind), URL: web, Repo: repo, TokenFile: f.tokenFile})
 }
 
 // complete checks the flags and fills in what they imply.
@@ -233,9 +276,21 @@ func (c *runConfig) build(log *slog.Logger) (*reconciler.Reconciler, func(), err
 		manager.Close()
 		return nil, nil, err
 	}
-	registry = prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c.opts.Metrics = reconciler.NewMetrics(registry)
+	metricsRegistry = prometheus.NewRegistry()
+	metricsRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.opts.Metrics = reconciler.NewMetrics(metricsRegistry)
+	if c.opts.Forge, err = c.forge.build(c.repo); err != nil {
+		manager.Close()
+		return nil, nil, err
+	}
+	if c.promURL != "" {
+		p, err := drift.NewPrometheus(c.promURL, 30*time.Second)
+		if err != nil {
+			manager.Close()
+			return nil, nil, err
+		}
+		c.opts.Prometheus = p
+	}
 	rec, err := reconciler.New(remote, manager, loader, c.opts, log)
 	if err != nil {
 		manager.Close()

@@ -18,8 +18,8 @@ import (
 	"github.com/mlsync/mlsync/reconciler"
 )
 
-// registry holds the daemon's metrics, served at /metrics.
-var registry *prometheus.Registry
+// metricsRegistry holds the daemon's metrics, served at /metrics.
+var metricsRegistry *prometheus.Registry
 
 // serve starts the HTTP endpoints: /metrics, /healthz and /readyz on
 // --metrics-addr, the push webhook at /hooks/git on --webhook-addr (the
@@ -37,7 +37,7 @@ func (c *runConfig) serve(ctx context.Context, rec *reconciler.Reconciler, log *
 	}
 	if c.metricsAddr != "" {
 		m := mux(c.metricsAddr)
-		m.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		m.Handle("/metrics", promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{}))
 		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		m.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !rec.Ready() {

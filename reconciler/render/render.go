@@ -21,6 +21,13 @@ type Options struct {
 	// Files are the repository's other files under the spec root: the
 	// overlays under environments/ and the plain YAML under manifests/.
 	Files []spec.File
+	// Rollouts are the stages whose pin is changing, by RolloutKey: a
+	// stage with a canary serves the candidate beside the current
+	// version until the analysis window ends.
+	Rollouts map[string]Rollout
+	// PrometheusOperator says the cluster serves ServiceMonitor and
+	// PrometheusRule: monitoring objects are rendered with serving.
+	PrometheusOperator bool
 }
 
 // Labels mlsync sets besides kube's ownership labels.

@@ -3,6 +3,7 @@ package render
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -46,14 +47,29 @@ func (t target) expand(s string) string {
 }
 
 func servingObjects(m *spec.Model, t target, opts Options) []*unstructured.Unstructured {
+	ro, canary, inCanary := canaryFor(m, t, opts)
 	if m.Serving.Runtime == spec.RuntimeKServe {
-		return []*unstructured.Unstructured{inferenceService(m, t, opts)}
+		isvc := inferenceService(m, t, opts)
+		if inCanary {
+			// KServe keeps serving the previous ready revision for the rest.
+			_ = unstructured.SetNestedField(isvc.Object, int64(canary.Percent), "spec", "predictor", "canaryTrafficPercent")
+			ann := isvc.GetAnnotations()
+			ann["mlsync.io/canary-since"] = ro.Since.UTC().Format(time.RFC3339)
+			isvc.SetAnnotations(ann)
+		}
+		return []*unstructured.Unstructured{isvc}
 	}
-	objs := []*unstructured.Unstructured{deployment(m, t, opts), service(m, t, opts)}
+	var objs []*unstructured.Unstructured
+	if inCanary {
+		objs = canaryDeployments(m, t, ro, canary, opts)
+	} else {
+		objs = []*unstructured.Unstructured{deployment(m, t, opts)}
+	}
+	objs = append(objs, service(m, t, opts))
 	if m.Serving.Replicas.Max > m.Serving.Replicas.Min {
 		objs = append(objs, autoscaler(m, t, opts))
 	}
-	return objs
+	return append(objs, monitoringObjects(m, t, opts)...)
 }
 
 // labels are the labels every serving object of m at t carries.

@@ -37,6 +37,40 @@ type Status struct {
 	Drift []Change `json:"drift,omitempty"`
 	// Runs are each model's current training run.
 	Runs []RunSummary `json:"runs,omitempty"`
+	// Promotions are the latest promotion of each model and stage.
+	Promotions []Promotion `json:"promotions,omitempty"`
+	// ModelDrift is each model's last drift check.
+	ModelDrift []ModelDrift `json:"modelDrift,omitempty"`
+	// Monitoring says how served models are monitored.
+	Monitoring string `json:"monitoring,omitempty"`
+}
+
+// ModelDrift is a model's last drift check.
+type ModelDrift struct {
+	Model   string `json:"model"`
+	Version string `json:"version,omitempty"`
+	Drifted bool   `json:"drifted"`
+	Summary string `json:"summary,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Report is the newest report's path on the status branch.
+	Report string `json:"report,omitempty"`
+}
+
+// Promotion is a version moving to a stage.
+type Promotion struct {
+	Model   string `json:"model"`
+	Stage   string `json:"stage"`
+	Version string `json:"version"`
+	From    string `json:"from,omitempty"`
+	Policy  string `json:"policy"`
+	// State: committed, proposed (a pull request is open), branch pushed,
+	// declined (closed without merge), merged, applied (the pin is in
+	// force), failed.
+	State  string `json:"state"`
+	Commit string `json:"commit,omitempty"`
+	Number int    `json:"number,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // RunSummary is a model's current training run.
@@ -236,6 +270,37 @@ func (s *Status) Markdown() string {
 		}
 	}
 
+	if len(s.Promotions) > 0 {
+		b.WriteString("\n## Promotions\n\n| Model | Stage | Version | Policy | State |\n|---|---|---|---|---|\n")
+		for _, p := range s.Promotions {
+			state := p.State
+			if p.URL != "" {
+				state += fmt.Sprintf(" ([#%d](%s))", p.Number, p.URL)
+			}
+			if p.Error != "" {
+				state += ": " + p.Error
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s -> %s | %s | %s |\n", p.Model, p.Stage, dash(p.From), p.Version, p.Policy, cell(state))
+		}
+	}
+
+	if len(s.ModelDrift) > 0 {
+		b.WriteString("\n## Model drift\n\n| Model | Version | Verdict | Report |\n|---|---|---|---|\n")
+		for _, d := range s.ModelDrift {
+			verdict := "no drift: " + d.Summary
+			if d.Drifted {
+				verdict = "**drifted**: " + d.Summary
+			}
+			if d.Error != "" {
+				verdict = "check failed: " + d.Error
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", d.Model, dash(d.Version), cell(verdict), dash(d.Report))
+		}
+	}
+	if s.Monitoring != "" {
+		fmt.Fprintf(&b, "\nMonitoring: %s.\n", s.Monitoring)
+	}
+
 	if len(s.Drift) > 0 {
 		b.WriteString("\n## Config drift\n\nObjects changed in the cluster outside Git:\n\n")
 		for _, c := range s.Drift {
@@ -284,6 +349,10 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func CommitMessage(prev, cur *Status) string {
 	var subject string
 	switch {
+	case driftSubject(prev, cur) != "":
+		subject = driftSubject(prev, cur)
+	case promotionSubject(prev, cur) != "":
+		subject = promotionSubject(prev, cur)
 	case runsSubject(prev, cur) != "":
 		subject = runsSubject(prev, cur)
 	case len(cur.Errors) > 0:
@@ -311,6 +380,53 @@ func CommitMessage(prev, cur *Status) string {
 		fmt.Fprintf(&body, "Error: %s\n", e.String())
 	}
 	return body.String()
+}
+
+// driftSubject describes a model whose drift verdict changed since prev:
+// "drift(fraud): 2/5 features drifted (amount psi=0.31 > 0.2)".
+func driftSubject(prev, cur *Status) string {
+	before := map[string]ModelDrift{}
+	if prev != nil {
+		for _, d := range prev.ModelDrift {
+			before[d.Model] = d
+		}
+	}
+	for _, d := range cur.ModelDrift {
+		if old, ok := before[d.Model]; ok && old.Summary == d.Summary && old.Drifted == d.Drifted && old.Error == d.Error {
+			continue
+		}
+		switch {
+		case d.Error != "":
+			return fmt.Sprintf("drift(%s): check failed: %s", d.Model, d.Error)
+		case d.Summary != "":
+			return fmt.Sprintf("drift(%s): %s", d.Model, d.Summary)
+		}
+	}
+	return ""
+}
+
+// promotionSubject describes a promotion that changed state since prev.
+func promotionSubject(prev, cur *Status) string {
+	before := map[string]Promotion{}
+	if prev != nil {
+		for _, p := range prev.Promotions {
+			before[p.Model+"/"+p.Stage] = p
+		}
+	}
+	for _, p := range cur.Promotions {
+		if old, ok := before[p.Model+"/"+p.Stage]; ok && old.Version == p.Version && old.State == p.State {
+			continue
+		}
+		switch p.State {
+		case "committed":
+			return fmt.Sprintf("promote(%s): %s to %s committed (%s)", p.Model, p.Version, p.Stage, shortHash(p.Commit))
+		case "proposed":
+			return fmt.Sprintf("promote(%s): pull request #%d proposes %s for %s", p.Model, p.Number, p.Version, p.Stage)
+		case "failed":
+			return fmt.Sprintf("promote(%s): %s to %s failed: %s", p.Model, p.Version, p.Stage, p.Error)
+		}
+	}
+	return ""
 }
 
 // runsSubject describes the most telling training transition since prev:

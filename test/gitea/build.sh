@@ -2,7 +2,7 @@
 # build.sh builds Gitea, the real Git forge mlsync's pull-request tests
 # run against, once, into a cache directory keyed by version.
 #
-#   test/forge/build.sh
+#   test/gitea/build.sh
 #
 # The cache lives in $MLSYNC_CACHE_DIR (default ~/.cache/mlsync): the
 # binary lands in $MLSYNC_CACHE_DIR/gitea/<version>/gitea beside a copy of

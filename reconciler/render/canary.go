@@ -1,0 +1,81 @@
+package render
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mlsync/mlsync/spec"
+)
+
+// Rollout is a stage's pin change in progress: what the stage served
+// before, since when the new pin is rolling out, and the time now.
+type Rollout struct {
+	From  string
+	Since time.Time
+	Now   time.Time
+}
+
+// RolloutKey is a Rollouts key.
+func RolloutKey(model, stage string) string { return model + "/" + stage }
+
+// CanarySuffix names the canary Deployment of a model.
+const CanarySuffix = "-canary"
+
+// TrackLabel marks a canary's objects and pods.
+const TrackLabel = "mlsync.io/track"
+
+// canaryFor returns the rollout of target t when its stage has a canary
+// and the rollout is still inside the analysis window.
+func canaryFor(m *spec.Model, t target, opts Options) (Rollout, *spec.Canary, bool) {
+	if t.stage == "" {
+		return Rollout{}, nil, false
+	}
+	var canary *spec.Canary
+	for _, s := range m.Stages {
+		if s.Name == t.stage {
+			canary = s.Canary
+		}
+	}
+	ro, ok := opts.Rollouts[RolloutKey(m.Name, t.stage)]
+	if canary == nil || !ok || ro.From == "" || ro.From == t.version {
+		return Rollout{}, nil, false
+	}
+	window, err := time.ParseDuration(canary.Analysis)
+	if err != nil || !ro.Now.Before(ro.Since.Add(window)) {
+		return Rollout{}, nil, false
+	}
+	return ro, canary, true
+}
+
+// canaryDeployments renders a deployment stage during a canary: the
+// current version keeps the model's Deployment, the candidate runs beside
+// it as <model>-canary, both behind the same Service, with replicas in
+// proportion to the canary's share of traffic.
+func canaryDeployments(m *spec.Model, t target, ro Rollout, c *spec.Canary, opts Options) []*unstructured.Unstructured {
+	total := max(int64(m.Serving.Replicas.Min), 2)
+	canaryReplicas := max(total*int64(c.Percent)/100, 1)
+	current := t
+	current.version = ro.From
+	main := deployment(m, current, opts)
+	if m.Serving.Replicas.Max <= m.Serving.Replicas.Min {
+		// Without an autoscaler, make room for the canary's share.
+		_ = unstructured.SetNestedField(main.Object, max(total-canaryReplicas, 1), "spec", "replicas")
+	}
+	cand := deployment(m, t, opts)
+	cand.SetName(m.Name + CanarySuffix)
+	_ = unstructured.SetNestedField(cand.Object, canaryReplicas, "spec", "replicas")
+	ann := cand.GetAnnotations()
+	ann["mlsync.io/canary-since"] = ro.Since.UTC().Format(time.RFC3339)
+	ann["mlsync.io/canary-percent"] = itoa(int64(c.Percent))
+	cand.SetAnnotations(ann)
+	// The Service selects both. The canary's pods carry a track label its
+	// selector adds (the main Deployment's selector is immutable and stays
+	// as it is; pod-template hashes keep the two ReplicaSets apart).
+	_ = unstructured.SetNestedField(cand.Object, "canary", "spec", "template", "metadata", "labels", TrackLabel)
+	_ = unstructured.SetNestedField(cand.Object, "canary", "spec", "selector", "matchLabels", TrackLabel)
+	labels := cand.GetLabels()
+	labels[TrackLabel] = "canary"
+	cand.SetLabels(labels)
+	return []*unstructured.Unstructured{main, cand}
+}
