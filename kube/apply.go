@@ -70,7 +70,7 @@ func (m *ResourceManager) Apply(ctx context.Context, objs []*unstructured.Unstru
 			return changes, err
 		}
 		if stage(s) == stageDefinitions && m.waitEstablished(ctx, objs, idx, changes) {
-			m.mapper.Reset() // kinds defined by this stage's CRDs are now served
+			m.resetMapper() // kinds defined by this stage's CRDs are now served
 		}
 	}
 	return changes, nil
@@ -122,12 +122,12 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 	if live != nil && !IsOwned(live) {
 		return Change{Object: ref, Action: ActionSkipped, Reason: "exists and is not managed by mlsync"}
 	}
+	if live != nil && m.upToDate(ref, live, desired) {
+		return Change{Object: ref, Action: ActionUnchanged}
+	}
 	desired = desired.DeepCopy()
 	if live != nil {
 		keepRevision(live, desired)
-		if m.upToDate(ref, live, desired) {
-			return Change{Object: ref, Action: ActionUnchanged}
-		}
 	}
 	force := opts.Force
 	drift := false
@@ -156,7 +156,7 @@ func (m *ResourceManager) applyOne(ctx context.Context, desired *unstructured.Un
 		}
 		// Same spec as last applied, yet the live object differs: someone
 		// changed it by hand.
-		drift = drift || live.GetAnnotations()[SpecHashAnnotation] == desired.GetAnnotations()[SpecHashAnnotation]
+		drift = drift || annotation(live, SpecHashAnnotation) == annotation(desired, SpecHashAnnotation)
 		if drift {
 			force = true
 			if opts.Drift == DriftReport {
@@ -196,16 +196,40 @@ func (m *ResourceManager) upToDate(ref ObjectRef, live, desired *unstructured.Un
 	if !ok || r.UID != live.GetUID() {
 		return false
 	}
-	return r.SpecHash == specHash(desired) &&
-		live.GetAnnotations()[SpecHashAnnotation] == desired.GetAnnotations()[SpecHashAnnotation] &&
-		FieldsHash(live, m.opts.FieldManager) == r.FieldsHash &&
-		live.GetAnnotations()[RevisionAnnotation] == desired.GetAnnotations()[RevisionAnnotation]
+	liveHash := annotation(live, SpecHashAnnotation)
+	if r.SpecHash != specHash(desired) || liveHash != annotation(desired, SpecHashAnnotation) ||
+		FieldsHash(live, m.opts.FieldManager) != r.FieldsHash {
+		return false
+	}
+	// The revision as keepRevision would leave it: an object whose spec
+	// did not change keeps the revision it was applied at.
+	liveRev, kept := nestedString(live.Object, "metadata", "annotations", RevisionAnnotation)
+	if liveHash != "" && kept {
+		return true
+	}
+	return liveRev == annotation(desired, RevisionAnnotation)
+}
+
+// annotation returns one annotation without copying the object's map
+// (GetAnnotations copies it).
+func annotation(obj *unstructured.Unstructured, key string) string {
+	v, _ := nestedString(obj.Object, "metadata", "annotations", key)
+	return v
+}
+
+func nestedString(obj map[string]any, fields ...string) (string, bool) {
+	v, found, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	if !found || err != nil {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
 }
 
 // specHash identifies what mlsync applies for an object: its spec-hash
 // annotation when rendered by mlsync, else a hash of its content.
 func specHash(obj *unstructured.Unstructured) string {
-	if h := obj.GetAnnotations()[SpecHashAnnotation]; h != "" {
+	if h := annotation(obj, SpecHashAnnotation); h != "" {
 		return h
 	}
 	data, err := obj.MarshalJSON()

@@ -239,7 +239,7 @@ func (c *objectCache) slim(in any) (any, error) {
 
 // slimmed reports whether obj is a cached copy, not a whole object.
 func slimmed(obj *unstructured.Unstructured) bool {
-	_, ok := obj.GetAnnotations()[fieldsHashKey]
+	_, ok := nestedString(obj.Object, "metadata", "annotations", fieldsHashKey)
 	return ok
 }
 
@@ -256,7 +256,7 @@ func (c *objectCache) changed(old, cur any) {
 		return
 	}
 	if n != nil && IsOwned(n) {
-		if n.GetAnnotations()[fieldsHashKey] == o.GetAnnotations()[fieldsHashKey] {
+		if annotation(n, fieldsHashKey) == annotation(o, fieldsHashKey) {
 			return // status or other managers' fields only
 		}
 		if c.expected != nil && c.expected(n) {
@@ -273,7 +273,7 @@ func (c *objectCache) changed(old, cur any) {
 // fieldsV1). Two objects with the same hash have the same fields owned by
 // manager: nobody took any of them over or removed them.
 func FieldsHash(obj *unstructured.Unstructured, manager string) string {
-	if h, ok := obj.GetAnnotations()[fieldsHashKey]; ok {
+	if h, ok := nestedString(obj.Object, "metadata", "annotations", fieldsHashKey); ok {
 		return h
 	}
 	sum := sha256.New()

@@ -59,6 +59,14 @@ func (m *ResourceManager) ReadInventory(ctx context.Context, name string) (Inven
 	if err != nil || obj == nil {
 		return inv, err
 	}
+	m.mu.Lock()
+	last, ok := m.inventories[name]
+	m.mu.Unlock()
+	if ok && last.resourceVersion == obj.GetResourceVersion() {
+		// Unchanged since this manager wrote or read it: skip decoding.
+		inv.Revision, inv.Objects = last.Revision, append([]ObjectRef(nil), last.Objects...)
+		return inv, nil
+	}
 	raw, _, _ := unstructured.NestedString(obj.Object, "binaryData", inventoryKey)
 	data, err := base64.StdEncoding.DecodeString(raw)
 	if err != nil {
@@ -85,7 +93,15 @@ func (m *ResourceManager) ReadInventory(ctx context.Context, name string) (Inven
 			m.records[e.Key()] = *e.Record
 		}
 	}
-	return inv, nil
+	m.inventories[name] = storedCopy{resourceVersion: obj.GetResourceVersion(), Inventory: inv}
+	return Inventory{Name: name, Revision: inv.Revision, Objects: append([]ObjectRef(nil), inv.Objects...)}, nil
+}
+
+// storedCopy is an inventory as last written or read, at the
+// ConfigMap's resourceVersion.
+type storedCopy struct {
+	resourceVersion string
+	Inventory
 }
 
 // WriteInventory stores inv, creating the inventory namespace if needed.
@@ -93,8 +109,13 @@ func (m *ResourceManager) ReadInventory(ctx context.Context, name string) (Inven
 // apply it, so a crash mid-apply still leaves a record of every object
 // that may exist.
 func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) error {
-	if err := m.ensureNamespace(ctx, m.opts.InventoryNamespace); err != nil {
-		return err
+	m.mu.Lock()
+	nsReady := m.inventoryNamespace
+	m.mu.Unlock()
+	if !nsReady {
+		if err := m.ensureNamespace(ctx, m.opts.InventoryNamespace); err != nil {
+			return err
+		}
 	}
 	SortRefs(inv.Objects)
 	st := storedInventory{Revision: inv.Revision, Objects: make([]storedEntry, len(inv.Objects))}
@@ -132,9 +153,22 @@ func (m *ResourceManager) WriteInventory(ctx context.Context, inv Inventory) err
 	if err != nil {
 		return err
 	}
-	if _, err := ri.Apply(ctx, ref.Name, cm, metav1.ApplyOptions{FieldManager: m.opts.FieldManager, Force: true}); err != nil {
+	written, err := ri.Apply(ctx, ref.Name, cm, metav1.ApplyOptions{FieldManager: m.opts.FieldManager, Force: true})
+	if apierrors.IsNotFound(err) && nsReady {
+		// The namespace went away since: create it again.
+		if err := m.ensureNamespace(ctx, m.opts.InventoryNamespace); err != nil {
+			return err
+		}
+		written, err = ri.Apply(ctx, ref.Name, cm, metav1.ApplyOptions{FieldManager: m.opts.FieldManager, Force: true})
+	}
+	if err != nil {
 		return fmt.Errorf("writing inventory %s: %w", ref, err)
 	}
+	m.mu.Lock()
+	m.inventoryNamespace = true
+	m.inventories[inv.Name] = storedCopy{resourceVersion: written.GetResourceVersion(),
+		Inventory: Inventory{Name: inv.Name, Revision: inv.Revision, Objects: append([]ObjectRef(nil), inv.Objects...)}}
+	m.mu.Unlock()
 	return nil
 }
 

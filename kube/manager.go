@@ -67,7 +67,10 @@ type ResourceManager struct {
 	cfg    *rest.Config
 	client dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
-	cache  *objectCache
+	// mappings memoises mapper by kind: the priority mapper behind it
+	// costs tens of microseconds a call, and a pass asks for every object.
+	mappings sync.Map // schema.GroupVersionKind -> *meta.RESTMapping
+	cache    *objectCache
 
 	mu sync.Mutex
 	// records remember, per object, what mlsync last applied and which
@@ -75,6 +78,10 @@ type ResourceManager struct {
 	records map[string]record
 	// tenants are the impersonating clients, by namespace.
 	tenants map[string]dynamic.Interface
+	// inventories are the inventories as last written or read, by name;
+	// inventoryNamespace says the inventory namespace was seen to exist.
+	inventories        map[string]storedCopy
+	inventoryNamespace bool
 }
 
 // NewResourceManager returns a manager for the cluster cfg points at.
@@ -106,12 +113,13 @@ func NewResourceManager(cfg *rest.Config, opts Options) (*ResourceManager, error
 		return nil, fmt.Errorf("creating discovery client: %w", err)
 	}
 	m := &ResourceManager{
-		opts:    opts,
-		cfg:     cfg,
-		client:  client,
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
-		records: map[string]record{},
-		tenants: map[string]dynamic.Interface{},
+		opts:        opts,
+		cfg:         cfg,
+		client:      client,
+		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		records:     map[string]record{},
+		tenants:     map[string]dynamic.Interface{},
+		inventories: map[string]storedCopy{},
 	}
 	if opts.Cache {
 		m.cache = newObjectCache(client, opts.FieldManager)
@@ -170,9 +178,12 @@ func (e *NamespaceNotAllowedError) Error() string {
 // the kind is unknown (a CRD may have been applied a moment ago).
 func (m *ResourceManager) mapping(ref ObjectRef) (*meta.RESTMapping, error) {
 	gvk := ref.GroupVersionKind()
+	if mapping, ok := m.mappings.Load(gvk); ok {
+		return mapping.(*meta.RESTMapping), nil
+	}
 	mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
-		m.mapper.Reset()
+		m.resetMapper()
 		mapping, err = m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	if meta.IsNoMatchError(err) {
@@ -181,7 +192,14 @@ func (m *ResourceManager) mapping(ref ObjectRef) (*meta.RESTMapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mapping kind: %w", ref, err)
 	}
+	m.mappings.Store(gvk, mapping)
 	return mapping, nil
+}
+
+// resetMapper forgets what discovery said, after CRDs changed.
+func (m *ResourceManager) resetMapper() {
+	m.mapper.Reset()
+	m.mappings.Clear()
 }
 
 // Namespaced reports whether ref's kind is namespaced.

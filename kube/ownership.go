@@ -33,5 +33,6 @@ const (
 // IsOwned reports whether mlsync owns obj: only such objects are ever
 // modified or deleted by mlsync.
 func IsOwned(obj *unstructured.Unstructured) bool {
-	return obj.GetLabels()[ManagedByLabel] == ManagedByValue
+	v, _ := nestedString(obj.Object, "metadata", "labels", ManagedByLabel)
+	return v == ManagedByValue
 }

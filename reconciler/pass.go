@@ -313,8 +313,12 @@ func (r *Reconciler) apply(ctx context.Context, objs []*unstructured.Unstructure
 		refs[i] = kube.RefOf(o)
 	}
 	union := append(append([]kube.ObjectRef(nil), refs...), kube.Diff(old.Objects, refs)...)
-	if err := r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: old.Revision, Objects: union}); err != nil {
-		return nil, err
+	if len(kube.Diff(refs, old.Objects)) > 0 {
+		// New objects: record them before they exist. (When every object
+		// is already in the inventory, the stored one covers the union.)
+		if err := r.cluster.WriteInventory(ctx, kube.Inventory{Name: r.opts.Name, Revision: old.Revision, Objects: union}); err != nil {
+			return nil, err
+		}
 	}
 	cs, err := r.cluster.Apply(ctx, objs, r.opts.Apply)
 	if err != nil {

@@ -203,9 +203,22 @@ func (r *Reconciler) checkEdit(m *spec.Model, p promotion.Proposal, edited []byt
 			return nil, nil, fmt.Errorf("editing %s did not pin %s to %s", m.Source.File, p.Stage, p.To)
 		}
 	}
-	before, _ = render.Objects(r.st.set, render.Options{Revision: r.st.applied.Commit, Files: all})
-	after, _ = render.Objects(set, render.Options{Revision: r.st.applied.Commit, Files: changed})
+	// Only this model's objects go into the pull request's diff: render
+	// it alone (with the overlays and manifests), not the whole set.
+	before, _ = render.Objects(onlyModel(r.st.set, m), render.Options{Revision: r.st.applied.Commit, Files: all})
+	after, _ = render.Objects(onlyModel(set, m), render.Options{Revision: r.st.applied.Commit, Files: changed})
 	return before, after, nil
+}
+
+// onlyModel is set with m as its only model.
+func onlyModel(set *spec.Set, m *spec.Model) *spec.Set {
+	out := &spec.Set{Pipelines: set.Pipelines}
+	for _, mm := range set.Models {
+		if mm.Name == m.Name && mm.Namespace == m.Namespace {
+			out.Models = append(out.Models, mm)
+		}
+	}
+	return out
 }
 
 // stageDiff is the unified diff of one model's objects in one stage.

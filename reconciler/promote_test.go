@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -466,7 +467,7 @@ func giteaServerB(b *testing.B) *gitea.Server {
 
 var isvcs = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 
-func client(t *testing.T) dynamic.Interface {
+func client(t testing.TB) dynamic.Interface {
 	t.Helper()
 	c, err := dynamic.NewForConfig(env.Config())
 	if err != nil {
@@ -475,13 +476,14 @@ func client(t *testing.T) dynamic.Interface {
 	return c
 }
 
-// createNamespace creates a namespace a test's stages serve in.
-func createNamespace(t *testing.T, name string) {
+var namespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// createNamespace creates a namespace stages serve in (if missing).
+func createNamespace(t testing.TB, name string) {
 	t.Helper()
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
 		"metadata": map[string]any{"name": name}}}
-	if _, err := client(t).Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).
-		Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
+	if _, err := client(t).Resource(namespaces).Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 }

@@ -135,22 +135,35 @@ func Sort(objs []*unstructured.Unstructured) {
 // what mlsync applies changes, and a commit that leaves an object alone
 // leaves its revision annotation (and the live object) alone too.
 func stampHash(o *unstructured.Unstructured) error {
-	c := o.DeepCopy()
-	ann := c.GetAnnotations()
+	md, _ := o.Object["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		o.Object["metadata"] = md
+	}
+	// Hash the object as it is, with the two annotations taken out of its
+	// own map for the moment (a deep copy of every object per render
+	// cost more than the hashing).
+	ann, _ := md["annotations"].(map[string]any)
+	if ann == nil && md["annotations"] != nil {
+		o.SetAnnotations(o.GetAnnotations()) // to the map[string]any form
+		ann, _ = md["annotations"].(map[string]any)
+	}
+	rev, hadRev := ann[kube.RevisionAnnotation]
 	delete(ann, kube.RevisionAnnotation)
 	delete(ann, kube.SpecHashAnnotation)
-	c.SetAnnotations(ann)
-	data, err := json.Marshal(c.Object)
+	data, err := json.Marshal(o.Object)
+	if hadRev {
+		ann[kube.RevisionAnnotation] = rev
+	}
 	if err != nil {
 		return fmt.Errorf("hashing %s: %w", kube.RefOf(o), err)
 	}
 	sum := sha256.Sum256(data)
-	ann = o.GetAnnotations()
 	if ann == nil {
-		ann = map[string]string{}
+		ann = map[string]any{}
+		md["annotations"] = ann
 	}
 	ann[kube.SpecHashAnnotation] = hex.EncodeToString(sum[:16])
-	o.SetAnnotations(ann)
 	return nil
 }
 

@@ -1,20 +1,3 @@
-// Command git measures mlsync's Git source side by side with the git CLI
-// on a generated repository (5,000 commits, 2,000 files) served over
-// smart HTTP on loopback, and prints a Markdown table of medians for
-// BENCHMARKS.md:
-//
-//   - poll with nothing new (mlsync: Resolve; git: ls-remote)
-//
-//   - incremental fetch of 10 new commits (mlsync: Fetch with the disk
-//     cache; git: fetch into a bare clone), time and peak RSS
-//
-//   - first shallow fetch (mlsync: in-memory depth-1 Fetch; git: clone
-//     --depth 1 --bare), time and peak RSS
-//
-//   - status commit + push of 10 files (mlsync: Commit; git: a worktree
-//     commit and push)
-//
-//     go run ./test/bench/git --runs 5
 package main
 
 import (
@@ -28,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mlsync/mlsync/gitsource"
@@ -136,7 +118,10 @@ func run(runs, commits, files int) error {
 			if err := os.WriteFile(p, fmt.Appendf(nil, "kind: \"Model\"\nname: \"m%d\"\nrun: %d\n", c, i), 0o644); err != nil {
 				return err
 			}
-			if err := git(work, "commit", "-q", "-am", fmt.Sprintf("change %d/%d", i, c)); err != nil {
+			if err := git(work, "add", "-A"); err != nil {
+				return err
+			}
+			if err := git(work, "commit", "-q", "-m", fmt.Sprintf("change %d/%d", i, c)); err != nil {
 				return err
 			}
 		}
@@ -223,26 +208,53 @@ func ms(start time.Time) float64 { return float64(time.Since(start).Microseconds
 
 // measure runs one operation in a child process and returns the time the
 // child reports and its peak RSS in MiB.
+// measure runs one operation in a child process and returns the time the
+// child reports and its peak RSS in MiB. Children are started through
+// GNU time: a child forked straight from this process would inherit this
+// process's RSS high-water mark (Linux keeps it across fork and exec).
 func measure(self string, op string, args ...string) (float64, float64, error) {
-	cmd := exec.Command(self, append([]string{"--child", op}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "maxrss=%M", self, "--child", op}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("child %s: %v", op, err)
+		return 0, 0, fmt.Errorf("child %s: %v\n%s", op, err, errOut.String())
 	}
 	t, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("child %s printed %q", op, out.String())
 	}
-	return t, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+	rss, err := maxRSS(errOut.String())
+	if err != nil {
+		return 0, 0, err
+	}
+	fmt.Fprintf(os.Stderr, "  mlsync %s: %.1f ms, %.1f MiB\n", op, t, rss)
+	return t, rss, nil
+}
+
+func maxRSS(timeOutput string) (float64, error) {
+	i := strings.LastIndex(timeOutput, "maxrss=")
+	if i < 0 {
+		return 0, fmt.Errorf("no maxrss in %q", timeOutput)
+	}
+	kb, err := strconv.ParseFloat(strings.TrimSpace(timeOutput[i+len("maxrss="):]), 64)
+	return kb / 1024, err
 }
 
 func measureCmd(cmd *exec.Cmd) (float64, float64, error) {
+	timed := exec.Command("/usr/bin/time", append([]string{"-f", "maxrss=%M"}, cmd.Args...)...)
+	timed.Dir, timed.Env = cmd.Dir, cmd.Env
+	var errOut bytes.Buffer
+	timed.Stderr = &errOut
 	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("%v: %v\n%s", cmd.Args, err, out)
+	if err := timed.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %v\n%s", cmd.Args, err, errOut.String())
 	}
-	return ms(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+	rss, err := maxRSS(errOut.String())
+	if err != nil {
+		return 0, 0, err
+	}
+	fmt.Fprintf(os.Stderr, "  %s: %.1f ms, %.1f MiB\n", strings.Join(cmd.Args[:3], " "), ms(start), rss)
+	return ms(start), rss, nil
 }
 
 func childRun(op string, args []string) error {
