@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -47,7 +46,7 @@ func (r *Reconciler) promote(ctx context.Context) error {
 		}
 		for _, p := range promotion.Next(m, reg) {
 			key := m.Name + "/" + p.Stage
-			if done, ok := r.st.promotions[key]; ok && done.Version == p.To && done.State != PromotionFailed && done.State != PromotionWaiting {
+			if done, ok := r.st.promotions[key]; ok && done.Version == p.To && done.Error == "" && done.State != PromotionFailed && done.State != PromotionWaiting {
 				continue
 			}
 			st, err := r.propose(ctx, m, p)
@@ -121,35 +120,35 @@ func (r *Reconciler) propose(ctx context.Context, m *spec.Model, p promotion.Pro
 	}
 
 	branch := p.Branch()
+	var superseded []forge.PullRequest
 	if r.opts.Forge != nil {
-		prs, err := r.opts.Forge.List(ctx, promotion.BranchPrefix(m.Name))
+		open, err := r.opts.Forge.ListOpen(ctx, promotion.BranchPrefix(m.Name))
 		if err != nil {
 			return fail(err)
 		}
-		for _, pr := range prs {
-			if pr.Head != branch {
-				continue
+		// One open proposal per model and stage: the older ones close
+		// once this one is open.
+		for _, pr := range open {
+			if _, stage, ok := promotion.ParseBranch(pr.Head, m.Name); ok && stage == p.Stage && pr.Head != branch {
+				superseded = append(superseded, pr)
 			}
+		}
+		if pr, err := r.opts.Forge.Find(ctx, r.opts.Ref.Branch, branch); err != nil {
+			return fail(err)
+		} else if pr != nil {
+			st.URL, st.Number = pr.URL, pr.Number
 			switch pr.State {
 			case forge.StateOpen:
 				// Already proposed: the branch and the pull request stand.
-				st.State, st.URL, st.Number = PromotionProposed, pr.URL, pr.Number
-				return st, nil
+				st.State = PromotionProposed
+				return st, r.closeSuperseded(ctx, &st, superseded, p, *pr)
 			case forge.StateClosed:
 				// A person said no to this version for this stage.
-				st.State, st.URL, st.Number = PromotionDeclined, pr.URL, pr.Number
+				st.State = PromotionDeclined
 				return st, nil
 			case forge.StateMerged:
-				st.State, st.URL, st.Number = PromotionMerged, pr.URL, pr.Number
+				st.State = PromotionMerged
 				return st, nil
-			}
-		}
-		// One open proposal per model and stage: close the older ones.
-		for _, pr := range prs {
-			if pr.State == forge.StateOpen && pr.Head != branch && strings.HasSuffix(pr.Head, "-"+p.Stage) {
-				if err := r.opts.Forge.Close(ctx, pr.Number, fmt.Sprintf("Superseded by %s, which also passed its gate: see the new pull request from `%s`.", p.To, branch)); err != nil {
-					return fail(err)
-				}
 			}
 		}
 	}
@@ -175,7 +174,24 @@ func (r *Reconciler) propose(ctx context.Context, m *spec.Model, p promotion.Pro
 		return fail(err)
 	}
 	st.State, st.URL, st.Number = PromotionProposed, pr.URL, pr.Number
-	return st, nil
+	return st, r.closeSuperseded(ctx, &st, superseded, p, pr)
+}
+
+// closeSuperseded closes the older open proposals for the stage, pointing
+// to pr. A failure stays on st, so the next pass tries again.
+func (r *Reconciler) closeSuperseded(ctx context.Context, st *report.Promotion, older []forge.PullRequest, p promotion.Proposal, pr forge.PullRequest) error {
+	var errs []error
+	for _, o := range older {
+		comment := fmt.Sprintf("Superseded by #%d, which proposes %s: it also passed its gate.", pr.Number, p.To)
+		if err := r.opts.Forge.Close(ctx, o.Number, comment); err != nil {
+			errs = append(errs, fmt.Errorf("closing superseded #%d: %w", o.Number, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		st.Error = err.Error()
+		return err
+	}
+	return nil
 }
 
 // checkEdit loads the specs with the edited file and makes sure they are

@@ -30,7 +30,7 @@ import (
 // forgeServer is the package's Gitea, started on first use.
 var forgeServer *gitea.Server
 
-func giteaServer(t *testing.T) *gitea.Server {
+func giteaServer(t testing.TB) *gitea.Server {
 	t.Helper()
 	if !gitea.Available() {
 		t.Skip("Gitea is not built (test/gitea/build.sh; .ci/run builds it)")
@@ -198,7 +198,7 @@ func TestPromotionFlow(t *testing.T) {
 		t.Fatalf("no auto promotion commit on main: %q", log)
 	}
 	data, _ := os.ReadFile(filepath.Join(pf.co.Dir, "models/fraud.cue"))
-	if !strings.Contains(string(data), `name:      "staging", version: "v1"`) {
+	if !strings.Contains(string(data), "\tname:      \"staging\"\n\tversion: \"v1\"\n\tnamespace:") {
 		t.Errorf("staging pin not written in place:\n%s", data)
 	}
 	pf.pass() // applies staging v1; proposes v1 for production
@@ -233,11 +233,22 @@ func TestPromotionFlow(t *testing.T) {
 	if open != 1 || len(prs) != 2 {
 		t.Fatalf("want the v1 PR closed and one open for v2: %+v", prs)
 	}
-	var v2 int
+	var v2, v1 int
 	for _, pr := range prs {
 		if pr.State == "open" {
 			v2 = pr.Number
+		} else {
+			v1 = pr.Number
 		}
+	}
+	var comments []struct {
+		Body string `json:"body"`
+	}
+	if err := pf.srv.API(t.Context(), http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", pf.repo, v1), nil, &comments); err != nil {
+		t.Fatal(err)
+	}
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, fmt.Sprintf("Superseded by #%d", v2)) {
+		t.Errorf("the closed v1 proposal should point to #%d: %+v", v2, comments)
 	}
 
 	// Merge: production rolls out v2.
@@ -253,7 +264,7 @@ func TestPromotionFlow(t *testing.T) {
 	// proposal is not opened again.
 	pf.pull()
 	data, _ = os.ReadFile(filepath.Join(pf.co.Dir, "models/fraud.cue"))
-	reverted := strings.Replace(string(data), `"production", version: "v2"`, `"production", version: "v1"`, 1)
+	reverted := strings.Replace(string(data), "\"production\"\n\tversion: \"v2\"", "\"production\"\n\tversion: \"v1\"", 1)
 	if reverted == string(data) {
 		t.Fatalf("cannot find the production pin to revert:\n%s", data)
 	}
@@ -400,9 +411,58 @@ serving: {runtime: "kserve", modelFormat: "sklearn", storageUri: "s3://models/fr
 }
 
 // BenchmarkPropose measures a promotion proposal for one model against
-// the local Gitea: branch, commit, pull request (opened, then updated).
+// the local Gitea: list the model's proposals, push the branch with the
+// pin commit, open the pull request. Each iteration proposes a newer
+// version for production; "replace" leaves the one before open, so the
+// proposal also closes it (one open proposal per model and stage), "new"
+// closes it by hand, untimed.
 func BenchmarkPropose(b *testing.B) {
-	srv := giteaServerB(b)
+	b.Run("new", func(b *testing.B) { benchPropose(b, false) })
+	b.Run("replace", func(b *testing.B) { benchPropose(b, true) })
+	b.Run("gitea-floor", benchGiteaFloor)
+}
+
+// benchGiteaFloor is Gitea's own share of a proposal, for comparison:
+// `git push` of a branch with one commit, then the pull request opened
+// with one API call.
+func benchGiteaFloor(b *testing.B) {
+	srv := giteaServer(b)
+	ctx := context.Background()
+	seed := b.TempDir()
+	os.WriteFile(filepath.Join(seed, "README.md"), []byte("specs\n"), 0o644)
+	url, repo, err := srv.CreateRepo(ctx, fmt.Sprintf("floor-%d", time.Now().UnixNano()), seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	co, err := gitserver.Clone(b.TempDir(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		branch := fmt.Sprintf("mlsync/promote/floor-v%d-production", i)
+		if err := co.Git("checkout", "-q", "-B", branch, "origin/main"); err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(co.Dir, "README.md"), fmt.Appendf(nil, "specs %d\n", i), 0o644)
+		if err := co.Git("commit", "-q", "-am", "pin"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := co.Git("push", "-q", "origin", branch); err != nil {
+			b.Fatal(err)
+		}
+		if err := srv.API(ctx, http.MethodPost, "/repos/"+repo+"/pulls",
+			map[string]any{"head": branch, "base": "main", "title": "pin", "body": "floor"}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchPropose(b *testing.B, replace bool) {
+	srv := giteaServer(b)
 	ns := "bench-propose"
 	seed := b.TempDir()
 	os.MkdirAll(filepath.Join(seed, "models"), 0o755)
@@ -421,8 +481,11 @@ func BenchmarkPropose(b *testing.B) {
 		b.Fatal(err)
 	}
 	rem, _ := gitsource.NewRemote(gitsource.Options{URL: url})
+	const versions = 200
 	reg := &registry.Registry{Model: "fraud"}
-	reg.Add(passed(0.93))
+	for i := range versions {
+		reg.Add(passed(0.91 + float64(i)/10000))
+	}
 	data, _ := reg.Encode()
 	if _, err := rem.Commit(ctx, gitsource.CommitRequest{Branch: "mlsync/status", Message: "seed", Files: map[string][]byte{registry.Path("fraud"): data}}); err != nil {
 		b.Fatal(err)
@@ -434,35 +497,38 @@ func BenchmarkPropose(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for range b.N {
-		if err := rec.Prepare(ctx); err != nil {
-			b.Fatal(err)
+	if err := rec.Prepare(ctx); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for b.Loop() {
+		if n++; n > versions {
+			b.Fatalf("more than %d iterations: seed more versions", versions)
 		}
-		p, err := promotion.Manual(rec.Model("fraud"), rec.Registry("fraud"), "production", "v1")
+		p, err := promotion.Manual(rec.Model("fraud"), rec.Registry("fraud"), "production", fmt.Sprintf("v%d", n))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st, err := rec.Propose(ctx, p, true); err != nil || st.Number == 0 {
+		st, err := rec.Propose(ctx, p, true)
+		if err != nil || st.Number == 0 || st.State != reconciler.PromotionProposed {
 			b.Fatalf("propose: %+v %v", st, err)
 		}
-	}
-}
-
-func giteaServerB(b *testing.B) *gitea.Server {
-	b.Helper()
-	if !gitea.Available() {
-		b.Skip("Gitea is not built")
-	}
-	if forgeServer == nil {
-		dir, _ := os.MkdirTemp("", "mlsync-gitea-")
-		srv, err := gitea.Start(dir)
-		if err != nil {
-			b.Fatal(err)
+		if !replace {
+			b.StopTimer()
+			if err := srv.API(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repo, st.Number), map[string]any{"state": "closed"}, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
-		forgeServer = srv
 	}
-	return forgeServer
+	b.StopTimer()
+	var open []giteaPR
+	if err := srv.API(ctx, http.MethodGet, "/repos/"+repo+"/pulls?state=open", nil, &open); err != nil {
+		b.Fatal(err)
+	}
+	if want := map[bool]int{true: 1}[replace]; len(open) != want {
+		b.Fatalf("%d open promotion pull requests after %d proposals, want %d", len(open), n, want)
+	}
 }
 
 var isvcs = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}

@@ -50,12 +50,16 @@ type Proposal struct {
 
 // Forge is a Git host's pull-request API.
 type Forge interface {
-	// Open opens a pull request from Head to Base, or updates the title
-	// and body of the open one with that head.
+	// Open opens a pull request from Head to Base; when one is already
+	// open from Head, it updates that one's title and body.
 	Open(ctx context.Context, p Proposal) (PullRequest, error)
-	// List returns the pull requests whose head branch starts with
-	// prefix, in every state, newest first.
-	List(ctx context.Context, prefix string) ([]PullRequest, error)
+	// Find returns the pull request from head to base, in any state
+	// (the newest, where the host keeps several), or nil. One request,
+	// however many pull requests the repository has.
+	Find(ctx context.Context, base, head string) (*PullRequest, error)
+	// ListOpen returns the open pull requests whose head branch starts
+	// with prefix, newest first.
+	ListOpen(ctx context.Context, prefix string) ([]PullRequest, error)
 	// Close closes a pull request, leaving a comment first.
 	Close(ctx context.Context, number int, comment string) error
 	// FileURL links to a file of a branch on the host's web UI.
@@ -100,6 +104,21 @@ func (e *APIError) Error() string {
 		hint = " (no such repository, or the token cannot see it)"
 	}
 	return fmt.Sprintf("%s API %s %s: %d%s: %s", e.Kind, e.Method, e.Path, e.Status, hint, e.Body)
+}
+
+// status reports whether err is an answer from the host with one of
+// the codes.
+func status(err error, codes ...int) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, c := range codes {
+		if ae.Status == c {
+			return true
+		}
+	}
+	return false
 }
 
 // Unauthorized reports whether err is a 401 or 403 from a host.

@@ -37,29 +37,39 @@ func (p giteaPR) pr() PullRequest {
 }
 
 func (g *gitea) Open(ctx context.Context, p Proposal) (PullRequest, error) {
-	open, err := g.List(ctx, p.Head)
-	if err != nil {
-		return PullRequest{}, err
-	}
-	for _, pr := range open {
-		if pr.Head == p.Head && pr.State == StateOpen {
-			var out giteaPR
-			err := g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), pr.Number),
-				map[string]any{"title": p.Title, "body": p.Body}, &out, g.auth)
-			return out.pr(), err
-		}
-	}
-	var out giteaPR
-	err = g.do(ctx, http.MethodPost, "/repos/"+repoPath(g.opts.Repo)+"/pulls",
-		map[string]any{"head": p.Head, "base": p.Base, "title": p.Title, "body": p.Body}, &out, g.auth)
-	return out.pr(), err
+	// 409: "pull request already exists for these targets".
+	return openOrUpdate(ctx, g, p, http.StatusConflict, func() (PullRequest, error) {
+		var out giteaPR
+		err := g.do(ctx, http.MethodPost, "/repos/"+repoPath(g.opts.Repo)+"/pulls",
+			map[string]any{"head": p.Head, "base": p.Base, "title": p.Title, "body": p.Body}, &out, g.auth)
+		return out.pr(), err
+	}, func(number int) (PullRequest, error) {
+		var out giteaPR
+		err := g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), number),
+			map[string]any{"title": p.Title, "body": p.Body}, &out, g.auth)
+		return out.pr(), err
+	})
 }
 
-func (g *gitea) List(ctx context.Context, prefix string) ([]PullRequest, error) {
+func (g *gitea) Find(ctx context.Context, base, head string) (*PullRequest, error) {
+	var out giteaPR
+	err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls/%s/%s", repoPath(g.opts.Repo), url.PathEscape(base), branchPath(head)),
+		nil, &out, g.auth)
+	if status(err, http.StatusNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pr := out.pr()
+	return &pr, nil
+}
+
+func (g *gitea) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
 	var out []PullRequest
-	for page := 1; page <= 20; page++ {
+	for page := 1; page <= maxPages; page++ {
 		var batch []giteaPR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=all&sort=newest&limit=50&page=%d",
+		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=open&sort=newest&limit=50&page=%d",
 			repoPath(g.opts.Repo), page), nil, &batch, g.auth); err != nil {
 			return nil, err
 		}
@@ -123,29 +133,40 @@ func (p githubPR) pr() PullRequest {
 }
 
 func (g *github) Open(ctx context.Context, p Proposal) (PullRequest, error) {
-	prs, err := g.List(ctx, p.Head)
-	if err != nil {
-		return PullRequest{}, err
-	}
-	for _, pr := range prs {
-		if pr.Head == p.Head && pr.State == StateOpen {
-			var out githubPR
-			err := g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), pr.Number),
-				map[string]any{"title": p.Title, "body": p.Body}, &out, g.auth)
-			return out.pr(), err
-		}
-	}
-	var out githubPR
-	err = g.do(ctx, http.MethodPost, "/repos/"+repoPath(g.opts.Repo)+"/pulls",
-		map[string]any{"head": p.Head, "base": p.Base, "title": p.Title, "body": p.Body}, &out, g.auth)
-	return out.pr(), err
+	// 422: "A pull request already exists for ..." (or another
+	// validation error, which the update path leaves as it is).
+	return openOrUpdate(ctx, g, p, http.StatusUnprocessableEntity, func() (PullRequest, error) {
+		var out githubPR
+		err := g.do(ctx, http.MethodPost, "/repos/"+repoPath(g.opts.Repo)+"/pulls",
+			map[string]any{"head": p.Head, "base": p.Base, "title": p.Title, "body": p.Body}, &out, g.auth)
+		return out.pr(), err
+	}, func(number int) (PullRequest, error) {
+		var out githubPR
+		err := g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), number),
+			map[string]any{"title": p.Title, "body": p.Body}, &out, g.auth)
+		return out.pr(), err
+	})
 }
 
-func (g *github) List(ctx context.Context, prefix string) ([]PullRequest, error) {
+func (g *github) Find(ctx context.Context, base, head string) (*PullRequest, error) {
+	owner, _, _ := strings.Cut(g.opts.Repo, "/")
+	q := url.Values{"state": {"all"}, "head": {owner + ":" + head}, "base": {base}, "sort": {"created"}, "direction": {"desc"}, "per_page": {"1"}}
+	var batch []githubPR
+	if err := g.do(ctx, http.MethodGet, "/repos/"+repoPath(g.opts.Repo)+"/pulls?"+q.Encode(), nil, &batch, g.auth); err != nil {
+		return nil, err
+	}
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	pr := batch[0].pr()
+	return &pr, nil
+}
+
+func (g *github) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
 	var out []PullRequest
-	for page := 1; page <= 20; page++ {
+	for page := 1; page <= maxPages; page++ {
 		var batch []githubPR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=all&sort=created&direction=desc&per_page=100&page=%d",
+		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=open&sort=created&direction=desc&per_page=100&page=%d",
 			repoPath(g.opts.Repo), page), nil, &batch, g.auth); err != nil {
 			return nil, err
 		}
@@ -209,29 +230,39 @@ func (m gitlabMR) pr() PullRequest {
 }
 
 func (g *gitlab) Open(ctx context.Context, p Proposal) (PullRequest, error) {
-	mrs, err := g.List(ctx, p.Head)
-	if err != nil {
-		return PullRequest{}, err
-	}
-	for _, mr := range mrs {
-		if mr.Head == p.Head && mr.State == StateOpen {
-			var out gitlabMR
-			err := g.do(ctx, http.MethodPut, fmt.Sprintf("/projects/%s/merge_requests/%d", g.project(), mr.Number),
-				map[string]any{"title": p.Title, "description": p.Body}, &out, g.auth)
-			return out.pr(), err
-		}
-	}
-	var out gitlabMR
-	err = g.do(ctx, http.MethodPost, "/projects/"+g.project()+"/merge_requests",
-		map[string]any{"source_branch": p.Head, "target_branch": p.Base, "title": p.Title, "description": p.Body}, &out, g.auth)
-	return out.pr(), err
+	// 409: "Another open merge request already exists for this source
+	// branch".
+	return openOrUpdate(ctx, g, p, http.StatusConflict, func() (PullRequest, error) {
+		var out gitlabMR
+		err := g.do(ctx, http.MethodPost, "/projects/"+g.project()+"/merge_requests",
+			map[string]any{"source_branch": p.Head, "target_branch": p.Base, "title": p.Title, "description": p.Body}, &out, g.auth)
+		return out.pr(), err
+	}, func(number int) (PullRequest, error) {
+		var out gitlabMR
+		err := g.do(ctx, http.MethodPut, fmt.Sprintf("/projects/%s/merge_requests/%d", g.project(), number),
+			map[string]any{"title": p.Title, "description": p.Body}, &out, g.auth)
+		return out.pr(), err
+	})
 }
 
-func (g *gitlab) List(ctx context.Context, prefix string) ([]PullRequest, error) {
+func (g *gitlab) Find(ctx context.Context, base, head string) (*PullRequest, error) {
+	q := url.Values{"state": {"all"}, "source_branch": {head}, "target_branch": {base}, "order_by": {"created_at"}, "sort": {"desc"}, "per_page": {"1"}}
+	var batch []gitlabMR
+	if err := g.do(ctx, http.MethodGet, "/projects/"+g.project()+"/merge_requests?"+q.Encode(), nil, &batch, g.auth); err != nil {
+		return nil, err
+	}
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	mr := batch[0].pr()
+	return &mr, nil
+}
+
+func (g *gitlab) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
 	var out []PullRequest
-	for page := 1; page <= 20; page++ {
+	for page := 1; page <= maxPages; page++ {
 		var batch []gitlabMR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/projects/%s/merge_requests?state=all&order_by=created_at&per_page=100&page=%d",
+		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/projects/%s/merge_requests?state=opened&order_by=created_at&per_page=100&page=%d",
 			g.project(), page), nil, &batch, g.auth); err != nil {
 			return nil, err
 		}
@@ -261,6 +292,35 @@ func (g *gitlab) Close(ctx context.Context, number int, comment string) error {
 
 func (g *gitlab) FileURL(branch, path string) string {
 	return fmt.Sprintf("%s/%s/-/blob/%s/%s", g.web, g.opts.Repo, branch, path)
+}
+
+// openOrUpdate creates a pull request; when the host answers with the
+// status it gives for "one is already open from this head", it updates
+// that one instead (one request in the usual case, not a listing first).
+func openOrUpdate(ctx context.Context, f Forge, p Proposal, exists int,
+	create func() (PullRequest, error), update func(number int) (PullRequest, error)) (PullRequest, error) {
+	pr, err := create()
+	if !status(err, exists) {
+		return pr, err
+	}
+	open, ferr := f.Find(ctx, p.Base, p.Head)
+	if ferr != nil || open == nil || open.State != StateOpen {
+		return PullRequest{}, err
+	}
+	return update(open.Number)
+}
+
+// maxPages bounds the pages of open pull requests read (5,000 or so).
+const maxPages = 50
+
+// branchPath escapes each segment of a branch name for a URL path,
+// keeping its slashes.
+func branchPath(branch string) string {
+	parts := strings.Split(branch, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
 }
 
 func sortNewest(prs []PullRequest) {

@@ -30,8 +30,29 @@ func (p Proposal) Branch() string {
 	return BranchPrefix(p.Model) + p.To + "-" + p.Stage
 }
 
-// BranchPrefix starts every promotion branch of a model.
+// BranchPrefix starts every promotion branch of a model (and of models
+// whose names extend it: see ParseBranch).
 func BranchPrefix(model string) string { return "mlsync/promote/" + model + "-" }
+
+// ParseBranch returns the version and stage of a promotion branch of
+// model: "mlsync/promote/fraud-v8-production" gives v8 and production for
+// fraud, and nothing for the model fraud-eu.
+func ParseBranch(branch, model string) (version, stage string, ok bool) {
+	rest, found := strings.CutPrefix(branch, BranchPrefix(model))
+	if !found {
+		return "", "", false
+	}
+	version, stage, found = strings.Cut(rest, "-")
+	if !found || stage == "" || len(version) < 2 || version[0] != 'v' {
+		return "", "", false
+	}
+	for _, c := range version[1:] {
+		if c < '0' || c > '9' {
+			return "", "", false
+		}
+	}
+	return version, stage, true
+}
 
 // Next returns the promotions due for m: for each stage with an
 // automatic policy (auto or pull-request), the version that should move
@@ -147,7 +168,15 @@ func SetPin(data []byte, file string, m *spec.Model, idx int, version string) ([
 	}
 	end := col + loc[1]
 	yaml := strings.HasSuffix(file, ".yaml") || strings.HasSuffix(file, ".yml")
+	ownLine := strings.TrimSpace(l[:col]) == ""
 	switch {
+	case !yaml && ownLine:
+		// A struct with a field per line: the pin goes on a line of its
+		// own after the name, indented alike.
+		if !strings.HasSuffix(l, "\n") {
+			l += "\n"
+		}
+		lines[line] = l + l[:col] + fmt.Sprintf("version: %q\n", version)
 	case !yaml:
 		lines[line] = l[:end] + fmt.Sprintf(", version: %q", version) + l[end:]
 	case strings.Contains(l[:col], "{"):
@@ -155,9 +184,6 @@ func SetPin(data []byte, file string, m *spec.Model, idx int, version string) ([
 	default:
 		// A block mapping: a new line, indented like the name key.
 		indent := strings.Repeat(" ", col)
-		if strings.HasPrefix(strings.TrimLeft(l[:col], " "), "- ") {
-			indent = strings.Repeat(" ", col)
-		}
 		rest := l[end:]
 		newline := "\n"
 		if !strings.HasSuffix(rest, "\n") {

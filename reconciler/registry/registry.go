@@ -58,6 +58,9 @@ func Decode(model string, data []byte) (*Registry, error) {
 	if err := json.Unmarshal(data, r); err != nil {
 		return nil, fmt.Errorf("registry of %s: %w", model, err)
 	}
+	if r.Model != model {
+		return nil, fmt.Errorf("registry of %s: the file is the registry of %q", model, r.Model)
+	}
 	return r, nil
 }
 

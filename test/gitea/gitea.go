@@ -256,7 +256,25 @@ func (s *Server) CreateRepo(ctx context.Context, name, seed string) (cloneURL, r
 			return "", "", fmt.Errorf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	return cloneURL, s.User + "/" + name, nil
+	// Gitea processes a push in a queue: until it has, the repository
+	// counts as empty and its pull-request API answers 404.
+	repo = s.User + "/" + name
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var info struct {
+			Empty bool `json:"empty"`
+		}
+		if err := s.API(ctx, http.MethodGet, "/repos/"+repo, nil, &info); err != nil {
+			return "", "", err
+		}
+		if !info.Empty {
+			return cloneURL, repo, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", fmt.Errorf("gitea: %s still empty 30s after the push", repo)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Merge merges a pull request once Gitea says it is mergeable.
