@@ -117,6 +117,11 @@ REPO_INDEXER_ENABLED = false
 
 [cron]
 ENABLED = false
+
+; No runners here: Actions would only read every pushed commit's tree
+; for workflows (about 0.1 s a push or pull request on 2 cores).
+[actions]
+ENABLED = false
 `, u.Username, dir, dir, dir, port, s.URL, Dir(), dir, dir)
 	conf := filepath.Join(dir, "app.ini")
 	if err := os.WriteFile(conf, []byte(ini), 0o600); err != nil {
