@@ -55,6 +55,24 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
+// startPrometheus starts a real Prometheus scraping exporter every
+// second, stopped when the test ends, and returns mlsync's client for it.
+func startPrometheus(t *testing.T, exporter http.Handler) *drift.Prometheus {
+	t.Helper()
+	target := httptest.NewServer(exporter)
+	t.Cleanup(target.Close)
+	prom, err := promserver.Start(t.TempDir(), strings.TrimPrefix(target.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prom.Close)
+	client, err := drift.NewPrometheus(prom.URL, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
 // Independent formulas for the expected statistics (not drift's code).
 func wantPSI(e, a []float64) float64 {
 	s := 0.0
@@ -112,17 +130,7 @@ func TestModelDrift(t *testing.T) {
 	}
 	exp := &exporter{edges: edges, counts: map[string][]float64{}}
 	exp.set(baseline)
-	target := httptest.NewServer(exp)
-	defer target.Close()
-	prom, err := promserver.Start(t.TempDir(), strings.TrimPrefix(target.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prom.Close()
-	client, err := drift.NewPrometheus(prom.URL, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := startPrometheus(t, exp)
 
 	clock := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	f := newFixture(t, func(o *reconciler.Options) {

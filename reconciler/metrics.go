@@ -28,6 +28,7 @@ type Metrics struct {
 	driftStat     *prometheus.GaugeVec
 	modelDrifted  *prometheus.GaugeVec
 	driftFailures *prometheus.CounterVec
+	canaryChecks  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -87,10 +88,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		driftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlsync_drift_check_failures_total", Help: "Drift checks that could not run (Prometheus unreachable, bad answers).",
 		}, []string{"model"}),
+		canaryChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlsync_canary_analyses_total", Help: "Canary analyses by model, stage and result (passed, failed, inconclusive, error).",
+		}, []string{"model", "stage", "result"}),
 	}
 	reg.MustRegister(m.passes, m.passDuration, m.applied, m.objects, m.drifted, m.specErrors,
 		m.gitDuration, m.gitFailures, m.verifyFailed, m.statusPending, m.ready, m.runs, m.stepSeconds, m.cacheHits,
-		m.driftStat, m.modelDrifted, m.driftFailures)
+		m.driftStat, m.modelDrifted, m.driftFailures, m.canaryChecks)
 	return m
 }
 
@@ -109,6 +113,12 @@ func (m *Metrics) modelDrift(res *drift.Result) {
 func (m *Metrics) driftFailed(model string) {
 	if m != nil {
 		m.driftFailures.WithLabelValues(model).Inc()
+	}
+}
+
+func (m *Metrics) canaryCheck(model, stage, result string) {
+	if m != nil {
+		m.canaryChecks.WithLabelValues(model, stage, result).Inc()
 	}
 }
 

@@ -455,6 +455,7 @@ func (r *Reconciler) status() *report.Status {
 		Drift:      r.st.drift,
 		Runs:       r.runSummaries(),
 		Promotions: r.promotionList(),
+		Canaries:   r.canaryList(),
 		ModelDrift: r.driftSummaries(),
 		Monitoring: r.monitoringNote(),
 		Models:     []report.Model{},

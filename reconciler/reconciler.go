@@ -70,6 +70,12 @@ type Options struct {
 	// Prometheus gives live feature distributions for drift checks; nil
 	// for no drift checks.
 	Prometheus LiveDistributions
+	// Canaries gives a canary's request metrics for its analysis against
+	// the model's SLOs; nil for canaries that run out their window
+	// unjudged.
+	Canaries CanaryMetrics
+	// CanaryInterval is how often a canary in its window is analysed.
+	CanaryInterval time.Duration
 	// Path is the folder of the repository that holds the specs.
 	Path string
 	// StatusBranch receives status commits; it must differ from Branch.
@@ -93,16 +99,17 @@ type Options struct {
 // DefaultOptions returns the options `mlsync run` starts from.
 func DefaultOptions() Options {
 	return Options{
-		Name:          "default",
-		Ref:           gitsource.Ref{Branch: "main"},
-		Path:          ".",
-		StatusBranch:  "mlsync/status",
-		Interval:      30 * time.Second,
-		DriftInterval: 5 * time.Minute,
-		DriftDebounce: time.Second,
-		Prune:         true,
-		Apply:         kube.DefaultApplyOptions(),
-		Author:        gitsource.DefaultAuthor,
+		Name:           "default",
+		Ref:            gitsource.Ref{Branch: "main"},
+		Path:           ".",
+		StatusBranch:   "mlsync/status",
+		Interval:       30 * time.Second,
+		DriftInterval:  5 * time.Minute,
+		DriftDebounce:  time.Second,
+		CanaryInterval: time.Minute,
+		Prune:          true,
+		Apply:          kube.DefaultApplyOptions(),
+		Author:         gitsource.DefaultAuthor,
 	}
 }
 
@@ -119,6 +126,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("interval %s must be positive", o.Interval)
 	case o.DriftInterval <= 0:
 		return fmt.Errorf("drift interval %s must be positive", o.DriftInterval)
+	case o.Canaries != nil && o.CanaryInterval <= 0:
+		return fmt.Errorf("canary interval %s must be positive", o.CanaryInterval)
 	case o.Name == "":
 		return errors.New("name is empty")
 	}
@@ -196,6 +205,7 @@ type state struct {
 	// the earliest analysis window closes.
 	rollouts    map[string]rollout
 	rolloutDue  time.Time
+	canaries    map[string]report.Canary
 	forceRender bool
 	// modelDrift: each model's last drift check.
 	modelDrift     map[string]*modelDrift
@@ -221,6 +231,7 @@ func New(git Git, cluster Cluster, loader *spec.Loader, opts Options, log *slog.
 	r.st.extra = map[string][]byte{}
 	r.st.promotions = map[string]report.Promotion{}
 	r.st.rollouts = map[string]rollout{}
+	r.st.canaries = map[string]report.Canary{}
 	r.st.modelDrift = map[string]*modelDrift{}
 	return r, nil
 }

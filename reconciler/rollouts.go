@@ -2,18 +2,36 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler/drift"
 	"github.com/mlsync/mlsync/reconciler/render"
+	"github.com/mlsync/mlsync/reconciler/report"
 	"github.com/mlsync/mlsync/spec"
 )
+
+// CanaryMetrics reads what a version served in a stage over a window; a
+// *drift.Prometheus does.
+type CanaryMetrics interface {
+	Canary(ctx context.Context, model, stage, version string, window time.Duration, now time.Time) (drift.CanarySample, error)
+}
+
+var _ CanaryMetrics = (*drift.Prometheus)(nil)
 
 // rollout is a stage's pin change to a canary stage, in progress.
 type rollout struct {
 	from, to string
 	since    time.Time
 	window   time.Duration
+	// failed is why an analysis failed the candidate; the stage serves
+	// from until the pin moves.
+	failed string
+	// judged: an analysis had enough traffic to judge the candidate.
+	judged  bool
+	checked time.Time
 }
 
 // rollouts finds the canary stages whose pin differs from what serves
@@ -45,13 +63,31 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 				}
 			}
 			ro.window = window
-			if !now.Before(ro.since.Add(window)) {
-				delete(r.st.rollouts, key) // complete: the stage serves the pin alone
+			if ro.failed == "" && !now.Before(ro.since.Add(window)) {
+				// Complete: the stage serves the pin alone.
+				delete(r.st.rollouts, key)
+				r.canaryEnded(m, s, ro, report.CanaryCompleted)
 				continue
 			}
+			if ro.failed == "" {
+				r.analyse(ctx, m, s, &ro, now)
+			}
 			r.st.rollouts[key] = ro
-			out[key] = render.Rollout{From: ro.from, Since: ro.since, Now: now}
-			if end := ro.since.Add(window); r.st.rolloutDue.IsZero() || end.Before(r.st.rolloutDue) {
+			out[key] = render.Rollout{From: ro.from, Since: ro.since, Now: now, Failed: ro.failed}
+			if ro.failed != "" {
+				if c := r.st.canaries[key]; c.Version != ro.to || c.State != report.CanaryFailed {
+					r.st.canaries[key] = report.Canary{Model: m.Name, Stage: s.Name, From: ro.from, Version: ro.to,
+						Since: ro.since.UTC().Format(time.RFC3339), State: report.CanaryFailed, Verdict: ro.failed}
+				}
+				continue // held until the pin moves
+			}
+			end := ro.since.Add(window)
+			if r.opts.Canaries != nil && m.Monitoring != nil && m.Monitoring.SLO != nil {
+				if next := now.Add(r.opts.CanaryInterval); next.Before(end) {
+					end = next // the next analysis
+				}
+			}
+			if r.st.rolloutDue.IsZero() || end.Before(r.st.rolloutDue) {
 				r.st.rolloutDue = end
 			}
 		}
@@ -61,6 +97,111 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 			delete(r.st.rollouts, key)
 		}
 	}
+	for key := range r.st.canaries {
+		if !seen[key] {
+			delete(r.st.canaries, key)
+		}
+	}
+	return out
+}
+
+// analyse judges a canary in its window against the model's SLOs from
+// what the candidate served since the rollout began. A failure holds
+// the stage at the previous version; too little traffic, or Prometheus
+// unreachable, leaves the canary running (and is reported).
+func (r *Reconciler) analyse(ctx context.Context, m *spec.Model, s spec.Stage, ro *rollout, now time.Time) {
+	key := render.RolloutKey(m.Name, s.Name)
+	c := report.Canary{Model: m.Name, Stage: s.Name, From: ro.from, Version: ro.to,
+		Since: ro.since.UTC().Format(time.RFC3339), State: report.CanaryAnalysing}
+	if prev, ok := r.st.canaries[key]; ok && prev.Version == ro.to && prev.State == report.CanaryAnalysing {
+		c.Verdict = prev.Verdict
+	}
+	defer func() { r.st.canaries[key] = c }()
+	slo := (*spec.SLO)(nil)
+	if m.Monitoring != nil {
+		slo = m.Monitoring.SLO
+	}
+	switch {
+	case slo == nil:
+		c.Verdict = "not judged: the model has no SLOs"
+		return
+	case r.opts.Canaries == nil:
+		c.Verdict = "not judged: no Prometheus configured"
+		return
+	}
+	elapsed := now.Sub(ro.since)
+	if elapsed <= 0 {
+		return // it starts now: nothing served yet
+	}
+	// The model server's counters are read over the rollout so far (at
+	// least a minute, so a few scrapes), at the real present: the clock
+	// only paces the analyses.
+	window := min(max(elapsed, time.Minute), ro.window)
+	sample, err := r.opts.Canaries.Canary(ctx, m.Name, s.Name, ro.to, window, time.Now())
+	ro.checked = now
+	if err != nil {
+		c.Error = err.Error()
+		r.metrics.canaryCheck(m.Name, s.Name, "error")
+		r.log.Warn("canary analysis failed", "model", m.Name, "stage", s.Name, "version", ro.to, "error", err)
+		return
+	}
+	failure, judged := drift.JudgeCanary(sample, slo)
+	switch {
+	case failure != "":
+		ro.failed, c.State, c.Verdict = failure, report.CanaryFailed, failure
+		r.metrics.canaryCheck(m.Name, s.Name, "failed")
+		r.log.Warn("canary failed its analysis", "model", m.Name, "stage", s.Name, "version", ro.to, "reason", failure, "serving", ro.from)
+		r.canaryEvent(ctx, m, s, kube.EventWarning, "CanaryFailed",
+			fmt.Sprintf("%s failed its analysis (%s); %s serves again until the pin moves", ro.to, failure, ro.from))
+	case judged:
+		ro.judged = true
+		c.Verdict = "within the objectives so far"
+		r.metrics.canaryCheck(m.Name, s.Name, "passed")
+	case !ro.judged:
+		c.Verdict = fmt.Sprintf("not judged yet: %.0f requests (at least %d needed)", sample.Requests, drift.MinCanaryRequests)
+		r.metrics.canaryCheck(m.Name, s.Name, "inconclusive")
+	}
+}
+
+// canaryEnded records a canary's end in the status.
+func (r *Reconciler) canaryEnded(m *spec.Model, s spec.Stage, ro rollout, state string) {
+	key := render.RolloutKey(m.Name, s.Name)
+	c := report.Canary{Model: m.Name, Stage: s.Name, From: ro.from, Version: ro.to,
+		Since: ro.since.UTC().Format(time.RFC3339), State: state}
+	switch prev, ok := r.st.canaries[key]; {
+	case ok && prev.Version == ro.to && ro.judged:
+		c.Verdict = "within the objectives for the whole window"
+	case ok && prev.Version == ro.to:
+		c.Verdict = prev.Verdict
+	default:
+		c.Verdict = "window ended"
+	}
+	r.st.canaries[key] = c
+}
+
+// canaryEvent records an Event on a stage's main serving object.
+func (r *Reconciler) canaryEvent(ctx context.Context, m *spec.Model, s spec.Stage, typ, reason, msg string) {
+	if err := r.cluster.Event(ctx, mainServingRef(m, s), typ, reason, msg); err != nil {
+		r.log.Debug("recording event", "model", m.Name, "stage", s.Name, "error", err)
+	}
+}
+
+// mainServingRef is the object that serves a stage: its Deployment, or
+// its InferenceService.
+func mainServingRef(m *spec.Model, s spec.Stage) kube.ObjectRef {
+	if m.Serving.Runtime == spec.RuntimeKServe {
+		return kube.ObjectRef{Group: "serving.kserve.io", Version: "v1beta1", Kind: "InferenceService", Namespace: s.Namespace, Name: m.Name}
+	}
+	return kube.ObjectRef{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: s.Namespace, Name: m.Name}
+}
+
+// canaryList is the status's canaries, sorted.
+func (r *Reconciler) canaryList() []report.Canary {
+	out := make([]report.Canary, 0, len(r.st.canaries))
+	for _, c := range r.st.canaries {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Model+"/"+out[i].Stage < out[j].Model+"/"+out[j].Stage })
 	return out
 }
 
@@ -68,15 +209,26 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 // stage from the live objects: the version the stage's main object
 // serves, and a canary's start time.
 func (r *Reconciler) liveRollout(ctx context.Context, m *spec.Model, s spec.Stage, now time.Time) (rollout, bool) {
-	main := kube.ObjectRef{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: s.Namespace, Name: m.Name}
-	if m.Serving.Runtime == spec.RuntimeKServe {
-		main = kube.ObjectRef{Group: "serving.kserve.io", Version: "v1beta1", Kind: "InferenceService", Namespace: s.Namespace, Name: m.Name}
-	}
+	main := mainServingRef(m, s)
 	live, err := r.cluster.Get(ctx, main)
 	if err != nil || live == nil {
 		return rollout{}, false // nothing served yet: no canary for a first version
 	}
 	from := live.GetLabels()[render.VersionLabel]
+	if ann := live.GetAnnotations(); ann[render.CanaryFailedAnnotation] == s.Version && from != "" {
+		// A hold from before a restart: the candidate failed already.
+		ro := rollout{from: from, to: s.Version, since: now, failed: ann[render.CanaryFailedReasonAnnotation]}
+		if t, err := time.Parse(time.RFC3339, ann[render.CanarySinceAnnotation]); err == nil {
+			ro.since = t
+		}
+		if ro.failed == "" {
+			ro.failed = "failed its analysis"
+		}
+		if from == s.Version {
+			ro.from = "(previous)" // KServe: the InferenceService names the candidate
+		}
+		return ro, true
+	}
 	since := now
 	canary := live
 	if m.Serving.Runtime != spec.RuntimeKServe {
@@ -85,7 +237,7 @@ func (r *Reconciler) liveRollout(ctx context.Context, m *spec.Model, s spec.Stag
 		canary, _ = r.cluster.Get(ctx, c)
 	}
 	if canary != nil {
-		if t, err := time.Parse(time.RFC3339, canary.GetAnnotations()["mlsync.io/canary-since"]); err == nil {
+		if t, err := time.Parse(time.RFC3339, canary.GetAnnotations()[render.CanarySinceAnnotation]); err == nil {
 			since = t
 			if canary.GetLabels()[render.VersionLabel] == s.Version && from == s.Version {
 				from = "(previous)" // KServe: the InferenceService already names the candidate

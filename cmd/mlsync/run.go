@@ -80,6 +80,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.opts.Prune, "prune", def.Prune, "delete owned objects that are no longer rendered")
 	fs.BoolVar(&c.opts.Apply.Force, "force-conflicts", def.Apply.Force, "take over fields another field manager owns")
 	fs.DurationVar(&c.opts.DriftInterval, "drift-interval", def.DriftInterval, "how often to check the cluster for live changes when Git did not move")
+	fs.DurationVar(&c.opts.CanaryInterval, "canary-interval", def.CanaryInterval, "how often a canary in its analysis window is judged against the model's SLOs (with --prometheus-url)")
 	fs.StringVar(&c.drift, "drift-policy", string(def.Apply.Drift), "what to do with objects changed outside Git: correct or report")
 	fs.Var(&c.verify, "verify-keys", "key files (OpenPGP .asc or SSH public keys) one of which must sign each applied commit")
 	fs.Var(&c.verifyAt, "verify-path", `stricter keys for paths: "GLOB=keyfile[,keyfile]", e.g. "prod/**=release.asc" (repeatable)`)
@@ -91,7 +92,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.allowed, "allowed-namespaces", "namespace patterns specs may target (default: any)")
 	fs.IntVar(&c.kube.Concurrency, "concurrency", c.kube.Concurrency, "objects applied at once within a stage")
 
-	fs.StringVar(&c.promURL, "prometheus-url", "", "Prometheus to query for model drift checks ('' for none)")
+	fs.StringVar(&c.promURL, "prometheus-url", "", "Prometheus to query for model drift checks and canary analyses ('' for none)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":8080", "address serving /metrics, /healthz and /readyz ('' to disable)")
 	fs.StringVar(&c.webhookAddr, "webhook-addr", "", "address serving the Git push webhook at /hooks/git ('' to disable)")
 	fs.StringVar(&c.webhookKey, "webhook-secret-file", "", "file holding the webhook secret (required with --webhook-addr)")
@@ -289,7 +290,7 @@ func (c *runConfig) build(log *slog.Logger) (*reconciler.Reconciler, func(), err
 			manager.Close()
 			return nil, nil, err
 		}
-		c.opts.Prometheus = p
+		c.opts.Prometheus, c.opts.Canaries = p, p
 	}
 	rec, err := reconciler.New(remote, manager, loader, c.opts, log)
 	if err != nil {

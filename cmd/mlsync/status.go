@@ -72,6 +72,7 @@ func runStatus(ctx context.Context, env *cmdEnv, args []string) int {
 	if *output == "json" {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		_ = enc.Encode(map[string]any{"status": st, "registries": regs})
 		return exitOK
 	}
@@ -152,6 +153,18 @@ func printStatus(w io.Writer, st *report.Status, regs map[string]*registry.Regis
 				phase += ": " + r.Message
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Model, r.Run, phase, r.Trigger, strings.Join(r.Steps, " "))
+		}
+		tw.Flush()
+	}
+	if len(st.Canaries) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nCANARY\tSTAGE\tVERSION\tSINCE\tSTATE")
+		for _, c := range st.Canaries {
+			state := c.State
+			if c.Verdict != "" {
+				state += ": " + c.Verdict
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s\t%s\n", c.Model, c.Stage, orDash(c.From), c.Version, c.Since, state)
 		}
 		tw.Flush()
 	}

@@ -9,4 +9,7 @@
 //
 //	res := drift.Analyze(model.Monitoring.Drift, baseline, live)
 //	res.Drifted // share of drifting features >= the spec's share
+//
+// It also judges a canary: the candidate version's request metrics over
+// the rollout so far (CanaryQuery) against the model's SLOs (JudgeCanary).
 package drift

@@ -1,11 +1,12 @@
 package drift
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"math"
 	"strings"
+
+	"github.com/mlsync/mlsync/reconciler/report"
 )
 
 // ReportBase is where a check's files go on the status branch, without
@@ -19,11 +20,11 @@ func (r Result) ReportBase() string {
 // feature.
 func (r Result) Files() (map[string][]byte, error) {
 	base := r.ReportBase()
-	js, err := json.MarshalIndent(r, "", "  ")
+	js, err := report.JSON(r)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{base + ".json": append(js, '\n')}
+	files := map[string][]byte{base + ".json": js}
 	var b strings.Builder
 	verdict := "no drift"
 	if r.Drifted {

@@ -2,9 +2,12 @@ package drift_test
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlsync/mlsync/reconciler/drift"
+	"github.com/mlsync/mlsync/spec"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
@@ -71,5 +74,39 @@ func TestBaselineKeys(t *testing.T) {
 	}
 	if k := drift.EdgeKey("ratio", 0.5); k != "ratio__le_0p5" {
 		t.Errorf("EdgeKey = %s", k)
+	}
+}
+
+func TestJudgeCanary(t *testing.T) {
+	rate := 0.05
+	slo := &spec.SLO{ErrorRate: &rate, LatencyP99: "250ms"}
+	tests := []struct {
+		name    string
+		sample  drift.CanarySample
+		slo     *spec.SLO
+		failure string
+		judged  bool
+	}{
+		{"healthy", drift.CanarySample{Requests: 400, Errors: 4, LatencyP99: 0.1}, slo, "", true},
+		{"errors", drift.CanarySample{Requests: 400, Errors: 80, LatencyP99: 0.1}, slo, "error rate 0.200 > 0.05 over 400 requests", true},
+		{"at the objective", drift.CanarySample{Requests: 100, Errors: 5, LatencyP99: 0.25}, slo, "", true},
+		{"slow", drift.CanarySample{Requests: 400, LatencyP99: 0.3125}, slo, "p99 latency 313ms > 250ms", true},
+		{"too little traffic", drift.CanarySample{Requests: 9, Errors: 9, LatencyP99: 1}, slo, "", false},
+		{"no latency data", drift.CanarySample{Requests: 400, LatencyP99: math.NaN()}, slo, "", true},
+		{"no objectives", drift.CanarySample{Requests: 400, Errors: 400}, nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failure, judged := drift.JudgeCanary(tt.sample, tt.slo)
+			if failure != tt.failure || judged != tt.judged {
+				t.Errorf("JudgeCanary = %q, %v; want %q, %v", failure, judged, tt.failure, tt.judged)
+			}
+		})
+	}
+	q := drift.CanaryQuery("fraud", "production", "v8", 90*time.Second)
+	for _, want := range []string{`mlsync_requests_total{model="fraud", stage="production", version="v8"}[90s]`, `code=~"5.."`, `histogram_quantile(0.99`} {
+		if !strings.Contains(q, want) {
+			t.Errorf("query lacks %s:\n%s", want, q)
+		}
 	}
 }

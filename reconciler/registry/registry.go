@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mlsync/mlsync/reconciler/report"
 )
 
 // Path returns a model's registry file on the status branch.
@@ -66,11 +68,7 @@ func Decode(model string, data []byte) (*Registry, error) {
 
 // Encode writes the registry file.
 func (r *Registry) Encode() ([]byte, error) {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
+	return report.JSON(r)
 }
 
 // Add records a new version, numbered after the newest, and returns it.

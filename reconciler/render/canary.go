@@ -14,7 +14,19 @@ type Rollout struct {
 	From  string
 	Since time.Time
 	Now   time.Time
+	// Failed is why the candidate failed its analysis: the stage serves
+	// From again (for KServe, the previous revision takes all traffic)
+	// until the pin moves.
+	Failed string
 }
+
+// Annotations on a stage's main object while a failed canary holds it
+// at the previous version; they let a restarted mlsync keep the hold.
+const (
+	CanaryFailedAnnotation       = "mlsync.io/canary-failed"
+	CanaryFailedReasonAnnotation = "mlsync.io/canary-failed-reason"
+	CanarySinceAnnotation        = "mlsync.io/canary-since"
+)
 
 // RolloutKey is a Rollouts key.
 func RolloutKey(model, stage string) string { return model + "/" + stage }
@@ -38,7 +50,7 @@ func canaryFor(m *spec.Model, t target, opts Options) (Rollout, *spec.Canary, bo
 		}
 	}
 	ro, ok := opts.Rollouts[RolloutKey(m.Name, t.stage)]
-	if canary == nil || !ok || ro.From == "" || ro.From == t.version {
+	if canary == nil || !ok || ro.From == "" || ro.From == t.version || ro.Failed != "" {
 		return Rollout{}, nil, false
 	}
 	window, err := time.ParseDuration(canary.Analysis)
@@ -46,6 +58,31 @@ func canaryFor(m *spec.Model, t target, opts Options) (Rollout, *spec.Canary, bo
 		return Rollout{}, nil, false
 	}
 	return ro, canary, true
+}
+
+// heldFor returns the rollout of target t when its canary failed: the
+// stage goes back to what it served before.
+func heldFor(m *spec.Model, t target, opts Options) (Rollout, bool) {
+	if t.stage == "" {
+		return Rollout{}, false
+	}
+	ro, ok := opts.Rollouts[RolloutKey(m.Name, t.stage)]
+	if !ok || ro.Failed == "" || ro.From == "" || ro.From == t.version {
+		return Rollout{}, false
+	}
+	return ro, true
+}
+
+// markHeld annotates a stage's main object with the failed candidate.
+func markHeld(obj *unstructured.Unstructured, t target, ro Rollout) {
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[CanaryFailedAnnotation] = t.version
+	ann[CanaryFailedReasonAnnotation] = ro.Failed
+	ann[CanarySinceAnnotation] = ro.Since.UTC().Format(time.RFC3339)
+	obj.SetAnnotations(ann)
 }
 
 // canaryDeployments renders a deployment stage during a canary: the
@@ -66,7 +103,7 @@ func canaryDeployments(m *spec.Model, t target, ro Rollout, c *spec.Canary, opts
 	cand.SetName(m.Name + CanarySuffix)
 	_ = unstructured.SetNestedField(cand.Object, canaryReplicas, "spec", "replicas")
 	ann := cand.GetAnnotations()
-	ann["mlsync.io/canary-since"] = ro.Since.UTC().Format(time.RFC3339)
+	ann[CanarySinceAnnotation] = ro.Since.UTC().Format(time.RFC3339)
 	ann["mlsync.io/canary-percent"] = itoa(int64(c.Percent))
 	cand.SetAnnotations(ann)
 	// The Service selects both. The canary's pods carry a track label its

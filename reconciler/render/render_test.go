@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/tools/txtar"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mlsync/mlsync/reconciler/render"
@@ -147,6 +149,66 @@ func TestGoldenExamples(t *testing.T) {
 			}
 			if diff := cmp.Diff(string(want), string(got)); diff != "" {
 				t.Errorf("rendered objects differ from %s (-want +got); rerun with -update if intended:\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// TestFailedCanaryHolds: a stage whose canary failed its analysis serves
+// the previous version again (a Deployment of it; for KServe, all the
+// traffic to the previous revision), marked so a restart keeps the hold.
+func TestFailedCanaryHolds(t *testing.T) {
+	loader, err := spec.NewLoader(spec.DefaultLoaderOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	rollouts := map[string]render.Rollout{"fraud/production": {From: "v1", Since: since, Now: since.Add(time.Minute), Failed: "error rate 0.200 > 0.05 over 300 requests"}}
+	for _, tt := range []struct{ runtime, serving string }{
+		{"deployment", `serving: {image: "ghcr.io/example/fraud:{version}", replicas: min: 4}`},
+		{"kserve", `serving: {runtime: "kserve", modelFormat: "sklearn", storageUri: "s3://models/fraud/{version}"}`},
+	} {
+		t.Run(tt.runtime, func(t *testing.T) {
+			files := []spec.File{{Path: "models/fraud.cue", Data: []byte(`kind: "Model"
+name: "fraud"
+namespace: "ml"
+stages: [{name: "production", namespace: "ml", version: "v2", canary: {percent: 25, analysis: "10m"}}]
+` + tt.serving + "\n")}}
+			set, err := loader.Load(files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := render.Objects(set, render.Options{Revision: "0123456789abcdef0123456789abcdef01234567", Files: files, Rollouts: rollouts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var main map[string]any
+			for _, o := range objs {
+				if o.GetName() == "fraud"+render.CanarySuffix {
+					t.Errorf("a failed canary is still rendered: %s", o.GetKind())
+				}
+				if (o.GetKind() == "Deployment" || o.GetKind() == "InferenceService") && o.GetName() == "fraud" {
+					main = o.Object
+					if got := o.GetAnnotations()[render.CanaryFailedAnnotation]; got != "v2" {
+						t.Errorf("%s annotation = %q, want v2", render.CanaryFailedAnnotation, got)
+					}
+					if got := o.GetAnnotations()[render.CanarySinceAnnotation]; got != "2026-12-04T10:00:00Z" {
+						t.Errorf("%s annotation = %q", render.CanarySinceAnnotation, got)
+					}
+				}
+			}
+			if main == nil {
+				t.Fatal("no main serving object")
+			}
+			if tt.runtime == "deployment" {
+				img, _, _ := unstructured.NestedSlice(main, "spec", "template", "spec", "containers")
+				if c, _ := img[0].(map[string]any); c["image"] != "ghcr.io/example/fraud:v1" {
+					t.Errorf("held Deployment runs %v, want ghcr.io/example/fraud:v1", c["image"])
+				}
+				return
+			}
+			if pct, ok, _ := unstructured.NestedInt64(main, "spec", "predictor", "canaryTrafficPercent"); !ok || pct != 0 {
+				t.Errorf("held InferenceService canaryTrafficPercent = %d (set %v), want 0", pct, ok)
 			}
 		})
 	}

@@ -54,14 +54,25 @@ func servingObjects(m *spec.Model, t target, opts Options) []*unstructured.Unstr
 			// KServe keeps serving the previous ready revision for the rest.
 			_ = unstructured.SetNestedField(isvc.Object, int64(canary.Percent), "spec", "predictor", "canaryTrafficPercent")
 			ann := isvc.GetAnnotations()
-			ann["mlsync.io/canary-since"] = ro.Since.UTC().Format(time.RFC3339)
+			ann[CanarySinceAnnotation] = ro.Since.UTC().Format(time.RFC3339)
 			isvc.SetAnnotations(ann)
+		} else if held, ok := heldFor(m, t, opts); ok {
+			// KServe's rollback: the previous ready revision takes all
+			// the traffic.
+			_ = unstructured.SetNestedField(isvc.Object, int64(0), "spec", "predictor", "canaryTrafficPercent")
+			markHeld(isvc, t, held)
 		}
 		return []*unstructured.Unstructured{isvc}
 	}
 	var objs []*unstructured.Unstructured
 	if inCanary {
 		objs = canaryDeployments(m, t, ro, canary, opts)
+	} else if held, ok := heldFor(m, t, opts); ok {
+		previous := t
+		previous.version = held.From
+		main := deployment(m, previous, opts)
+		markHeld(main, t, held)
+		objs = []*unstructured.Unstructured{main}
 	} else {
 		objs = []*unstructured.Unstructured{deployment(m, t, opts)}
 	}

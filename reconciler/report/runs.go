@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -56,12 +55,12 @@ func RunPaths(model, run string) (md, js string) {
 
 // Files renders the report's Markdown and JSON files.
 func (r *RunReport) Files() (map[string][]byte, error) {
-	js, err := json.MarshalIndent(r, "", "  ")
+	js, err := JSON(r)
 	if err != nil {
 		return nil, err
 	}
 	md, jp := RunPaths(r.Model, r.Run)
-	return map[string][]byte{md: []byte(r.Markdown()), jp: append(js, '\n')}, nil
+	return map[string][]byte{md: []byte(r.Markdown()), jp: js}, nil
 }
 
 // Markdown renders the report for people.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -39,10 +40,42 @@ type Status struct {
 	Runs []RunSummary `json:"runs,omitempty"`
 	// Promotions are the latest promotion of each model and stage.
 	Promotions []Promotion `json:"promotions,omitempty"`
+	// Canaries are the canary rollouts of stages, in their window or
+	// ended.
+	Canaries []Canary `json:"canaries,omitempty"`
 	// ModelDrift is each model's last drift check.
 	ModelDrift []ModelDrift `json:"modelDrift,omitempty"`
 	// Monitoring says how served models are monitored.
 	Monitoring string `json:"monitoring,omitempty"`
+}
+
+// Canary states.
+const (
+	// CanaryAnalysing: the candidate serves beside the previous version
+	// until its analysis window ends.
+	CanaryAnalysing = "analysing"
+	// CanaryCompleted: the window ended without a failed analysis; the
+	// stage serves the candidate alone.
+	CanaryCompleted = "completed"
+	// CanaryFailed: an analysis found the candidate outside the model's
+	// objectives; the stage serves the previous version again until its
+	// pin moves (a revert, or a newer version).
+	CanaryFailed = "failed"
+)
+
+// Canary is the canary rollout of a stage's new pin.
+type Canary struct {
+	Model   string `json:"model"`
+	Stage   string `json:"stage"`
+	From    string `json:"from"`
+	Version string `json:"version"`
+	Since   string `json:"since"`
+	State   string `json:"state"`
+	// Verdict is what the analyses found: within the objectives, the
+	// objective the candidate broke, or why it was not judged.
+	Verdict string `json:"verdict,omitempty"`
+	// Error is why the last analysis could not run (it is retried).
+	Error string `json:"error,omitempty"`
 }
 
 // ModelDrift is a model's last drift check.
@@ -205,13 +238,13 @@ type Change struct {
 // Files renders the status files, keyed by their path on the status
 // branch.
 func (s *Status) Files() (map[string][]byte, error) {
-	js, err := json.MarshalIndent(s, "", "  ")
+	js, err := JSON(s)
 	if err != nil {
 		return nil, fmt.Errorf("encoding status: %w", err)
 	}
 	return map[string][]byte{
 		SummaryPath: []byte(s.Markdown()),
-		JSONPath:    append(js, '\n'),
+		JSONPath:    js,
 	}, nil
 }
 
@@ -284,6 +317,20 @@ func (s *Status) Markdown() string {
 		}
 	}
 
+	if len(s.Canaries) > 0 {
+		b.WriteString("\n## Canaries\n\n| Model | Stage | Version | Since | State |\n|---|---|---|---|---|\n")
+		for _, c := range s.Canaries {
+			state := c.State
+			if c.Verdict != "" {
+				state += ": " + c.Verdict
+			}
+			if c.Error != "" {
+				state += " (analysis failed: " + c.Error + ")"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s -> %s | %s | %s |\n", c.Model, c.Stage, dash(c.From), c.Version, c.Since, cell(state))
+		}
+	}
+
 	if len(s.ModelDrift) > 0 {
 		b.WriteString("\n## Model drift\n\n| Model | Version | Verdict | Report |\n|---|---|---|---|\n")
 		for _, d := range s.ModelDrift {
@@ -349,6 +396,8 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func CommitMessage(prev, cur *Status) string {
 	var subject string
 	switch {
+	case canarySubject(prev, cur) != "":
+		subject = canarySubject(prev, cur)
 	case driftSubject(prev, cur) != "":
 		subject = driftSubject(prev, cur)
 	case promotionSubject(prev, cur) != "":
@@ -400,6 +449,30 @@ func driftSubject(prev, cur *Status) string {
 			return fmt.Sprintf("drift(%s): check failed: %s", d.Model, d.Error)
 		case d.Summary != "":
 			return fmt.Sprintf("drift(%s): %s", d.Model, d.Summary)
+		}
+	}
+	return ""
+}
+
+// canarySubject describes a canary that ended since prev:
+// "canary(fraud/production): v8 failed: error rate 0.200 > 0.05 over 120
+// requests; serving v7".
+func canarySubject(prev, cur *Status) string {
+	before := map[string]Canary{}
+	if prev != nil {
+		for _, c := range prev.Canaries {
+			before[c.Model+"/"+c.Stage] = c
+		}
+	}
+	for _, c := range cur.Canaries {
+		if old, ok := before[c.Model+"/"+c.Stage]; ok && old.Version == c.Version && old.State == c.State {
+			continue
+		}
+		switch c.State {
+		case CanaryFailed:
+			return fmt.Sprintf("canary(%s/%s): %s failed: %s; serving %s", c.Model, c.Stage, c.Version, c.Verdict, c.From)
+		case CanaryCompleted:
+			return fmt.Sprintf("canary(%s/%s): %s completed (%s); serving %s alone", c.Model, c.Stage, c.Version, c.Verdict, c.Version)
 		}
 	}
 	return ""
@@ -520,4 +593,18 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// JSON encodes v as the files on the status branch are written: indented
+// by two spaces, "<", ">" and "&" as they are (they are read in Git, not
+// embedded in HTML), and a final newline.
+func JSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

@@ -50,6 +50,21 @@ func TestCommitSubjects(t *testing.T) {
 		{"pull request", base(), with(func(s *report.Status) {
 			s.Promotions = []report.Promotion{{Model: "fraud", Stage: "production", Version: "v8", State: "proposed", Number: 12}}
 		}), "promote(fraud): pull request #12 proposes v8 for production"},
+		{"canary failed", with(func(s *report.Status) {
+			s.Canaries = []report.Canary{{Model: "fraud", Stage: "production", From: "v7", Version: "v8", State: report.CanaryAnalysing}}
+		}), with(func(s *report.Status) {
+			s.Canaries = []report.Canary{{Model: "fraud", Stage: "production", From: "v7", Version: "v8", State: report.CanaryFailed,
+				Verdict: "error rate 0.200 > 0.05 over 300 requests"}}
+		}), "canary(fraud/production): v8 failed: error rate 0.200 > 0.05 over 300 requests; serving v7"},
+		{"canary completed", with(func(s *report.Status) {
+			s.Canaries = []report.Canary{{Model: "fraud", Stage: "production", From: "v7", Version: "v8", State: report.CanaryAnalysing}}
+		}), with(func(s *report.Status) {
+			s.Canaries = []report.Canary{{Model: "fraud", Stage: "production", From: "v7", Version: "v8", State: report.CanaryCompleted,
+				Verdict: "within the objectives for the whole window"}}
+		}), "canary(fraud/production): v8 completed (within the objectives for the whole window); serving v8 alone"},
+		{"canary still analysing says nothing of it", base(), with(func(s *report.Status) {
+			s.Canaries = []report.Canary{{Model: "fraud", Stage: "production", From: "v7", Version: "v8", State: report.CanaryAnalysing}}
+		}), "status: healthy at 3f2c1a9: all healthy"},
 		{"model drift wins", base(), with(func(s *report.Status) {
 			s.Runs = []report.RunSummary{{Model: "fraud", Run: "fraud-9", Phase: "Running", Trigger: "drift"}}
 			s.ModelDrift = []report.ModelDrift{{Model: "fraud", Drifted: true, Summary: "2/5 features drifted (amount psi=0.31 > 0.2)"}}
