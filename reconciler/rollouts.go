@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mlsync/mlsync/kube"
@@ -158,7 +159,9 @@ func (r *Reconciler) analyse(ctx context.Context, m *spec.Model, s spec.Stage, r
 		c.Verdict = "within the objectives so far"
 		r.metrics.canaryCheck(m.Name, s.Name, "passed")
 	case !ro.judged:
-		c.Verdict = fmt.Sprintf("not judged yet: %.0f requests (at least %d needed)", sample.Requests, drift.MinCanaryRequests)
+		// Stable text, so a trickle of traffic does not rewrite the
+		// status at every analysis.
+		c.Verdict = fmt.Sprintf("not judged yet: fewer than %d requests", drift.MinCanaryRequests)
 		r.metrics.canaryCheck(m.Name, s.Name, "inconclusive")
 	}
 }
@@ -171,10 +174,12 @@ func (r *Reconciler) canaryEnded(m *spec.Model, s spec.Stage, ro rollout, state 
 	switch prev, ok := r.st.canaries[key]; {
 	case ok && prev.Version == ro.to && ro.judged:
 		c.Verdict = "within the objectives for the whole window"
-	case ok && prev.Version == ro.to:
+	case ok && prev.Version == ro.to && strings.HasPrefix(prev.Verdict, "not judged yet"):
+		c.Verdict = fmt.Sprintf("not judged: fewer than %d requests in the window", drift.MinCanaryRequests)
+	case ok && prev.Version == ro.to && prev.Verdict != "":
 		c.Verdict = prev.Verdict
 	default:
-		c.Verdict = "window ended"
+		c.Verdict = "window ended unjudged"
 	}
 	r.st.canaries[key] = c
 }
