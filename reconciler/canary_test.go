@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/mlsync/mlsync/reconciler"
 	"github.com/mlsync/mlsync/reconciler/report"
 	"github.com/mlsync/mlsync/test/promserver"
@@ -17,10 +19,11 @@ import (
 // requestExporter serves a model server's request metrics for the
 // production stage of fraud: on every scrape each version it serves
 // answers 100 more requests, errShare of them with a 500, each under
-// 50 ms.
+// 50 ms (a slow version: between 250 ms and 1 s).
 type requestExporter struct {
 	mu       sync.Mutex
 	errShare map[string]float64 // version -> share of 5xx
+	slow     map[string]bool
 	ok, errs map[string]float64
 	scrapes  int
 }
@@ -63,10 +66,27 @@ func (e *requestExporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "# TYPE mlsync_request_duration_seconds histogram")
 	for v := range e.errShare {
 		n := e.ok[v] + e.errs[v]
-		for _, le := range []string{"0.05", "0.25", "+Inf"} {
-			fmt.Fprintf(w, "mlsync_request_duration_seconds_bucket{model=\"fraud\",stage=\"production\",version=%q,le=%q} %g\n", v, le, n)
+		for _, le := range []string{"0.05", "0.25", "1", "+Inf"} {
+			c := n
+			if e.slow[v] && (le == "0.05" || le == "0.25") {
+				c = 0
+			}
+			fmt.Fprintf(w, "mlsync_request_duration_seconds_bucket{model=\"fraud\",stage=\"production\",version=%q,le=%q} %g\n", v, le, c)
 		}
 		fmt.Fprintf(w, "mlsync_request_duration_seconds_count{model=\"fraud\",stage=\"production\",version=%q} %g\n", v, n)
+	}
+}
+
+// canaryBed starts a real Prometheus scraping a request exporter and
+// returns the exporter, the test's clock and the reconciler options that
+// use both.
+func canaryBed(t *testing.T) (*requestExporter, *time.Time, func(*reconciler.Options)) {
+	exp := &requestExporter{errShare: map[string]float64{}, slow: map[string]bool{}, ok: map[string]float64{}, errs: map[string]float64{}}
+	client := startPrometheus(t, exp)
+	clock := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	return exp, &clock, func(o *reconciler.Options) {
+		o.Canaries = client
+		o.Clock = func() time.Time { return clock }
 	}
 }
 
@@ -87,14 +107,8 @@ func TestCanaryAnalysis(t *testing.T) {
 	if !promserver.Available() {
 		t.Skip("prometheus not installed (Debian package prometheus)")
 	}
-	exp := &requestExporter{errShare: map[string]float64{}, ok: map[string]float64{}, errs: map[string]float64{}}
+	exp, clock, opts := canaryBed(t)
 	exp.serve("v1", 0)
-	client := startPrometheus(t, exp)
-	clock := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
-	opts := func(o *reconciler.Options) {
-		o.Canaries = client
-		o.Clock = func() time.Time { return clock }
-	}
 	f := newFixture(t, opts)
 	canaryOf := func(f *fixture) report.Canary {
 		t.Helper()
@@ -125,7 +139,7 @@ func TestCanaryAnalysis(t *testing.T) {
 	}
 
 	exp.waitScrapes(t, 3) // v2's errors in Prometheus
-	clock = clock.Add(time.Minute)
+	*clock = clock.Add(time.Minute)
 	f.pass()
 	if f.exists(deployments, "fraud-canary") {
 		t.Error("the failed canary's Deployment is still there")
@@ -145,9 +159,16 @@ func TestCanaryAnalysis(t *testing.T) {
 		t.Errorf("status commit subject: %q", strings.SplitN(msg, "\n", 2)[0])
 	}
 
-	// Held past the window, and across a restart.
-	clock = clock.Add(15 * time.Minute)
-	f.pass()
+	// Held past the window, through a commit that renders again, and
+	// across a restart.
+	*clock = clock.Add(15 * time.Minute)
+	f.push("models/fraud.cue", "// v2 failed its canary\n"+fmt.Sprintf(canaryModel, f.ns, f.ns, "v2"), "Note the failed canary")
+	if res := f.pass(); res.Skipped {
+		t.Fatal("a new commit was skipped")
+	}
+	if v := servedVersion(t, f, f.ns); v != "v1" || f.exists(deployments, "fraud-canary") {
+		t.Errorf("held stage after a new commit: serves %q (canary present: %v), want v1 alone", v, f.exists(deployments, "fraud-canary"))
+	}
 	g := newFixtureFor(t, f, opts)
 	g.pass()
 	if v := servedVersion(t, g, g.ns); v != "v1" || g.exists(deployments, "fraud-canary") {
@@ -162,12 +183,12 @@ func TestCanaryAnalysis(t *testing.T) {
 		t.Fatal("no canary Deployment for v3")
 	}
 	exp.waitScrapes(t, 3)
-	clock = clock.Add(time.Minute)
+	*clock = clock.Add(time.Minute)
 	g.pass()
 	if c := canaryOf(g); c.State != report.CanaryAnalysing || c.Verdict != "within the objectives so far" {
 		t.Errorf("healthy canary: %+v", c)
 	}
-	clock = clock.Add(10 * time.Minute)
+	*clock = clock.Add(10 * time.Minute)
 	g.pass()
 	if v := servedVersion(t, g, g.ns); v != "v3" || g.exists(deployments, "fraud-canary") {
 		t.Errorf("after the window: serves %q (canary present: %v), want v3 alone", v, g.exists(deployments, "fraud-canary"))
@@ -177,5 +198,85 @@ func TestCanaryAnalysis(t *testing.T) {
 	}
 	if msg, _ := g.statusCommit("status/status.json"); !strings.HasPrefix(msg, "canary(fraud/production): v3 completed") {
 		t.Errorf("status commit subject: %q", strings.SplitN(msg, "\n", 2)[0])
+	}
+
+	// A slow v4 fails on latency; reverting the pin to v3 ends the hold.
+	exp.mu.Lock()
+	exp.slow["v4"] = true
+	exp.mu.Unlock()
+	exp.serve("v4", 0)
+	g.push("models/fraud.cue", fmt.Sprintf(canaryModel, g.ns, g.ns, "v4"), "Promote v4")
+	g.pass()
+	exp.waitScrapes(t, 3)
+	*clock = clock.Add(time.Minute)
+	g.pass()
+	if c := canaryOf(g); c.State != report.CanaryFailed || !strings.HasPrefix(c.Verdict, "p99 latency") || !strings.HasSuffix(c.Verdict, "> 250ms") {
+		t.Errorf("slow canary: %+v", c)
+	}
+	if v := servedVersion(t, g, g.ns); v != "v3" || g.exists(deployments, "fraud-canary") {
+		t.Errorf("after the slow canary: serves %q (canary present: %v), want v3 alone", v, g.exists(deployments, "fraud-canary"))
+	}
+	g.push("models/fraud.cue", fmt.Sprintf(canaryModel, g.ns, g.ns, "v3"), "Revert to v3")
+	g.pass()
+	main = g.get(deployments, "fraud")
+	if v := main.GetLabels()["mlsync.io/version"]; v != "v3" || main.GetAnnotations()["mlsync.io/canary-failed"] != "" || g.exists(deployments, "fraud-canary") {
+		t.Errorf("after the revert: serves %q, annotations %v, canary present %v", v, main.GetAnnotations(), g.exists(deployments, "fraud-canary"))
+	}
+}
+
+const kserveCanaryModel = `kind: "Model"
+name: "fraud"
+namespace: %q
+stages: [{name: "production", namespace: %q, version: %q, canary: {percent: 25, analysis: "10m"}}]
+serving: {runtime: "kserve", modelFormat: "sklearn", storageUri: "s3://models/fraud/{version}"}
+monitoring: slo: errorRate: 0.05
+`
+
+// TestKServeCanaryHold: a failed KServe canary sends all traffic back to
+// the previous revision (canaryTrafficPercent 0), keeps that across a
+// restart, and a newer pin starts a canary of its own (not the failed
+// one's window).
+func TestKServeCanaryHold(t *testing.T) {
+	if !promserver.Available() {
+		t.Skip("prometheus not installed (Debian package prometheus)")
+	}
+	installKServeCRD(t)
+	exp, clock, opts := canaryBed(t)
+	f := newFixture(t, opts)
+	isvc := func(f *fixture) (uri string, percent int64, ann map[string]string) {
+		t.Helper()
+		obj := f.get(isvcs, "fraud")
+		uri, _, _ = unstructured.NestedString(obj.Object, "spec", "predictor", "model", "storageUri")
+		percent, ok, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+		if !ok {
+			percent = -1
+		}
+		return uri, percent, obj.GetAnnotations()
+	}
+	f.push("models/fraud.cue", fmt.Sprintf(kserveCanaryModel, f.ns, f.ns, "v1"), "Serve v1")
+	f.pass()
+	exp.serve("v2", 0.5)
+	f.push("models/fraud.cue", fmt.Sprintf(kserveCanaryModel, f.ns, f.ns, "v2"), "Promote v2")
+	f.pass()
+	if uri, pct, _ := isvc(f); uri != "s3://models/fraud/v2" || pct != 25 {
+		t.Fatalf("canary: storageUri %q, canaryTrafficPercent %d; want v2 at 25", uri, pct)
+	}
+	exp.waitScrapes(t, 3)
+	*clock = clock.Add(time.Minute)
+	f.pass()
+	if _, pct, ann := isvc(f); pct != 0 || ann["mlsync.io/canary-failed"] != "v2" || ann["mlsync.io/canary-from"] != "v1" {
+		t.Errorf("failed canary: canaryTrafficPercent %d, annotations %v; want 0, failed v2 from v1", pct, ann)
+	}
+	*clock = clock.Add(20 * time.Minute)
+	g := newFixtureFor(t, f, opts)
+	g.pass()
+	if _, pct, _ := isvc(g); pct != 0 {
+		t.Errorf("after a restart: canaryTrafficPercent %d, want 0 (held)", pct)
+	}
+	g.push("models/fraud.cue", fmt.Sprintf(kserveCanaryModel, g.ns, g.ns, "v3"), "Promote v3")
+	g.pass()
+	uri, pct, ann := isvc(g)
+	if uri != "s3://models/fraud/v3" || pct != 25 || ann["mlsync.io/canary-failed"] != "" || ann["mlsync.io/canary-since"] != clock.Format(time.RFC3339) {
+		t.Errorf("v3 after the hold: storageUri %q, canaryTrafficPercent %d, annotations %v; want its own canary since %s", uri, pct, ann, clock.Format(time.RFC3339))
 	}
 }

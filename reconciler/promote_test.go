@@ -578,6 +578,20 @@ func installKServeCRD(t *testing.T) {
 	if _, err := c.Create(t.Context(), crd, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Other tests need the cluster without KServe: remove it again.
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if err := c.Delete(ctx, crd.GetName(), metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the InferenceService CRD: %v", err)
+			return
+		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if _, err := c.Get(ctx, crd.GetName(), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return
+			}
+		}
+		t.Errorf("the InferenceService CRD is still there 30s after its deletion")
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := client(t).Resource(isvcs).Namespace("default").List(t.Context(), metav1.ListOptions{}); err == nil {

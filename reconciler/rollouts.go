@@ -31,8 +31,7 @@ type rollout struct {
 	// from until the pin moves.
 	failed string
 	// judged: an analysis had enough traffic to judge the candidate.
-	judged  bool
-	checked time.Time
+	judged bool
 }
 
 // rollouts finds the canary stages whose pin differs from what serves
@@ -64,14 +63,19 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 				}
 			}
 			ro.window = window
-			if ro.failed == "" && !now.Before(ro.since.Add(window)) {
-				// Complete: the stage serves the pin alone.
-				delete(r.st.rollouts, key)
-				r.canaryEnded(m, s, ro, report.CanaryCompleted)
-				continue
-			}
 			if ro.failed == "" {
 				r.analyse(ctx, m, s, &ro, now)
+				if ro.failed != "" {
+					r.removeCanary(ctx, m, s)
+				}
+			}
+			if ro.failed == "" && !now.Before(ro.since.Add(window)) {
+				// Complete: the last analysis found nothing wrong; the
+				// stage serves the pin alone.
+				delete(r.st.rollouts, key)
+				r.canaryEnded(m, s, ro, report.CanaryCompleted)
+				r.removeCanary(ctx, m, s)
+				continue
 			}
 			r.st.rollouts[key] = ro
 			out[key] = render.Rollout{From: ro.from, Since: ro.since, Now: now, Failed: ro.failed}
@@ -139,7 +143,6 @@ func (r *Reconciler) analyse(ctx context.Context, m *spec.Model, s spec.Stage, r
 	// only paces the analyses.
 	window := min(max(elapsed, time.Minute), ro.window)
 	sample, err := r.opts.Canaries.Canary(ctx, m.Name, s.Name, ro.to, window, time.Now())
-	ro.checked = now
 	if err != nil {
 		c.Error = err.Error()
 		r.metrics.canaryCheck(m.Name, s.Name, "error")
@@ -158,6 +161,9 @@ func (r *Reconciler) analyse(ctx context.Context, m *spec.Model, s spec.Stage, r
 		ro.judged = true
 		c.Verdict = "within the objectives so far"
 		r.metrics.canaryCheck(m.Name, s.Name, "passed")
+	case !ro.judged && !sample.Found:
+		c.Verdict = fmt.Sprintf("not judged yet: no request metrics for %s (%s with a version label)", ro.to, render.RequestsMetric)
+		r.metrics.canaryCheck(m.Name, s.Name, "inconclusive")
 	case !ro.judged:
 		// Stable text, so a trickle of traffic does not rewrite the
 		// status at every analysis.
@@ -174,14 +180,29 @@ func (r *Reconciler) canaryEnded(m *spec.Model, s spec.Stage, ro rollout, state 
 	switch prev, ok := r.st.canaries[key]; {
 	case ok && prev.Version == ro.to && ro.judged:
 		c.Verdict = "within the objectives for the whole window"
-	case ok && prev.Version == ro.to && strings.HasPrefix(prev.Verdict, "not judged yet"):
-		c.Verdict = fmt.Sprintf("not judged: fewer than %d requests in the window", drift.MinCanaryRequests)
+	case ok && prev.Version == ro.to && strings.HasPrefix(prev.Verdict, "not judged yet: "):
+		c.Verdict = "not judged: " + strings.TrimPrefix(prev.Verdict, "not judged yet: ") + " in the window"
 	case ok && prev.Version == ro.to && prev.Verdict != "":
 		c.Verdict = prev.Verdict
 	default:
 		c.Verdict = "window ended unjudged"
 	}
 	r.st.canaries[key] = c
+}
+
+// removeCanary deletes a deployment stage's canary once its rollout
+// ended. With pruning on, the inventory prune of the same pass does it
+// (after the main Deployment took over); with pruning off, it is done
+// here, so a failed candidate stops serving.
+func (r *Reconciler) removeCanary(ctx context.Context, m *spec.Model, s spec.Stage) {
+	if r.opts.Prune || m.Serving.Runtime == spec.RuntimeKServe {
+		return
+	}
+	ref := mainServingRef(m, s)
+	ref.Name += render.CanarySuffix
+	if _, err := r.cluster.Prune(ctx, []kube.ObjectRef{ref}); err != nil {
+		r.log.Warn("removing the canary", "object", ref.String(), "error", err)
+	}
 }
 
 // canaryEvent records an Event on a stage's main serving object.
@@ -220,31 +241,50 @@ func (r *Reconciler) liveRollout(ctx context.Context, m *spec.Model, s spec.Stag
 		return rollout{}, false // nothing served yet: no canary for a first version
 	}
 	from := live.GetLabels()[render.VersionLabel]
-	if ann := live.GetAnnotations(); ann[render.CanaryFailedAnnotation] == s.Version && from != "" {
-		// A hold from before a restart: the candidate failed already.
-		ro := rollout{from: from, to: s.Version, since: now, failed: ann[render.CanaryFailedReasonAnnotation]}
-		if t, err := time.Parse(time.RFC3339, ann[render.CanarySinceAnnotation]); err == nil {
-			ro.since = t
+	ann := live.GetAnnotations()
+	kserve := m.Serving.Runtime == spec.RuntimeKServe
+	if failed := ann[render.CanaryFailedAnnotation]; failed != "" {
+		// A failed canary holds the stage at the version it served
+		// before (KServe: the InferenceService still names the failed
+		// candidate, the previous revision takes the traffic).
+		if held := ann[render.CanaryFromAnnotation]; held != "" {
+			from = held
+		} else if kserve {
+			from = "(previous)"
 		}
-		if ro.failed == "" {
-			ro.failed = "failed its analysis"
+		if failed == s.Version {
+			// The same pin, after a restart: keep holding.
+			ro := rollout{from: from, to: s.Version, since: now, failed: ann[render.CanaryFailedReasonAnnotation]}
+			if t, err := time.Parse(time.RFC3339, ann[render.CanarySinceAnnotation]); err == nil {
+				ro.since = t
+			}
+			if ro.failed == "" {
+				ro.failed = "failed its analysis"
+			}
+			return ro, from != ""
 		}
-		if from == s.Version {
-			ro.from = "(previous)" // KServe: the InferenceService names the candidate
+		// The pin moved on from the failed candidate: a revert to the
+		// held version ends the hold, a newer version gets its own
+		// canary, starting now.
+		if from == "" || from == s.Version {
+			return rollout{}, false
 		}
-		return ro, true
+		return rollout{from: from, to: s.Version, since: now}, true
 	}
 	since := now
 	canary := live
-	if m.Serving.Runtime != spec.RuntimeKServe {
+	if !kserve {
 		c := main
 		c.Name = m.Name + render.CanarySuffix
 		canary, _ = r.cluster.Get(ctx, c)
+		if canary != nil && canary.GetLabels()[render.VersionLabel] != s.Version {
+			canary = nil // left from another candidate
+		}
 	}
 	if canary != nil {
 		if t, err := time.Parse(time.RFC3339, canary.GetAnnotations()[render.CanarySinceAnnotation]); err == nil {
 			since = t
-			if canary.GetLabels()[render.VersionLabel] == s.Version && from == s.Version {
+			if kserve && canary.GetLabels()[render.VersionLabel] == s.Version && from == s.Version {
 				from = "(previous)" // KServe: the InferenceService already names the candidate
 			}
 		}

@@ -24,6 +24,9 @@ type CanarySample struct {
 	// LatencyP99 is the 99th percentile latency in seconds; NaN without
 	// requests.
 	LatencyP99 float64 `json:"-"`
+	// Found says whether Prometheus has the version's request metrics
+	// at all.
+	Found bool `json:"found"`
 }
 
 // ErrorRate is the share of requests that failed; 0 without requests.
@@ -64,6 +67,7 @@ func (p *Prometheus) Canary(ctx context.Context, modelName, stage, version strin
 	if !ok {
 		return s, fmt.Errorf("querying prometheus for the %s canary of %s: want a vector, got %s", version, modelName, val.Type())
 	}
+	s.Found = len(vec) > 0
 	for _, v := range vec {
 		x := float64(v.Value)
 		switch v.Metric["q"] {

@@ -25,7 +25,10 @@ type Rollout struct {
 const (
 	CanaryFailedAnnotation       = "mlsync.io/canary-failed"
 	CanaryFailedReasonAnnotation = "mlsync.io/canary-failed-reason"
-	CanarySinceAnnotation        = "mlsync.io/canary-since"
+	// CanaryFromAnnotation is the version the held stage serves (for
+	// KServe, the revision that takes the traffic).
+	CanaryFromAnnotation  = "mlsync.io/canary-from"
+	CanarySinceAnnotation = "mlsync.io/canary-since"
 )
 
 // RolloutKey is a Rollouts key.
@@ -81,6 +84,7 @@ func markHeld(obj *unstructured.Unstructured, t target, ro Rollout) {
 	}
 	ann[CanaryFailedAnnotation] = t.version
 	ann[CanaryFailedReasonAnnotation] = ro.Failed
+	ann[CanaryFromAnnotation] = ro.From
 	ann[CanarySinceAnnotation] = ro.Since.UTC().Format(time.RFC3339)
 	obj.SetAnnotations(ann)
 }

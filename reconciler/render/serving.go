@@ -129,13 +129,7 @@ func metadata(m *spec.Model, t target, opts Options) map[string]any {
 
 func deployment(m *spec.Model, t target, opts Options) *unstructured.Unstructured {
 	s := m.Serving
-	env := []any{
-		map[string]any{"name": "MLSYNC_MODEL", "value": m.Name},
-		map[string]any{"name": "MLSYNC_MODEL_VERSION", "value": t.expand("{version}")},
-	}
-	if t.stage != "" {
-		env = append(env, map[string]any{"name": "MLSYNC_STAGE", "value": t.stage})
-	}
+	env := identityEnv(m, t)
 	if s.StorageURI != "" {
 		env = append(env, map[string]any{"name": "MODEL_URI", "value": t.expand(s.StorageURI)})
 	}
@@ -222,6 +216,19 @@ func autoscaler(m *spec.Model, t target, opts Options) *unstructured.Unstructure
 	}}
 }
 
+// identityEnv tells a model server which model, version and stage it
+// serves, for the labels of the metrics it exports.
+func identityEnv(m *spec.Model, t target) []any {
+	env := []any{
+		map[string]any{"name": "MLSYNC_MODEL", "value": m.Name},
+		map[string]any{"name": "MLSYNC_MODEL_VERSION", "value": t.expand("{version}")},
+	}
+	if t.stage != "" {
+		env = append(env, map[string]any{"name": "MLSYNC_STAGE", "value": t.stage})
+	}
+	return env
+}
+
 func inferenceService(m *spec.Model, t target, opts Options) *unstructured.Unstructured {
 	s := m.Serving
 	model := map[string]any{
@@ -231,6 +238,9 @@ func inferenceService(m *spec.Model, t target, opts Options) *unstructured.Unstr
 	if r := Resources(s.Resources); r != nil {
 		model["resources"] = r
 	}
+	// The same identity as a Deployment's server, for a predictor that
+	// exports mlsync's request metrics (canary analysis reads them).
+	model["env"] = identityEnv(m, t)
 	predictor := map[string]any{
 		"minReplicas": int64(s.Replicas.Min),
 		"maxReplicas": int64(max(s.Replicas.Max, s.Replicas.Min)),
