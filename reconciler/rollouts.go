@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/mlsync/mlsync/kube"
 	"github.com/mlsync/mlsync/reconciler/drift"
 	"github.com/mlsync/mlsync/reconciler/render"
@@ -235,8 +237,43 @@ func (r *Reconciler) canaryList() []report.Canary {
 // stage from the live objects: the version the stage's main object
 // serves, and a canary's start time.
 func (r *Reconciler) liveRollout(ctx context.Context, m *spec.Model, s spec.Stage, now time.Time) (rollout, bool) {
+	return liveRollout(ctx, r.cluster, m, s, now)
+}
+
+// ObjectReader reads one live object (nil when it does not exist).
+type ObjectReader interface {
+	Get(ctx context.Context, ref kube.ObjectRef) (*unstructured.Unstructured, error)
+}
+
+// LiveRollouts are the canary rollouts the live objects show, for
+// rendering what the daemon would apply without being the daemon (mlsync
+// diff): a canary still in its window, or a failed canary's hold. It
+// judges nothing.
+func LiveRollouts(ctx context.Context, c ObjectReader, set *spec.Set, now time.Time) map[string]render.Rollout {
+	out := map[string]render.Rollout{}
+	for i := range set.Models {
+		m := &set.Models[i]
+		for _, s := range m.Stages {
+			if s.Canary == nil || s.Version == "" {
+				continue
+			}
+			window, err := time.ParseDuration(s.Canary.Analysis)
+			if err != nil {
+				continue
+			}
+			ro, ok := liveRollout(ctx, c, m, s, now)
+			if !ok || (ro.failed == "" && !now.Before(ro.since.Add(window))) {
+				continue
+			}
+			out[render.RolloutKey(m.Name, s.Name)] = render.Rollout{From: ro.from, Since: ro.since, Now: now, Failed: ro.failed}
+		}
+	}
+	return out
+}
+
+func liveRollout(ctx context.Context, c ObjectReader, m *spec.Model, s spec.Stage, now time.Time) (rollout, bool) {
 	main := mainServingRef(m, s)
-	live, err := r.cluster.Get(ctx, main)
+	live, err := c.Get(ctx, main)
 	if err != nil || live == nil {
 		return rollout{}, false // nothing served yet: no canary for a first version
 	}
@@ -274,9 +311,9 @@ func (r *Reconciler) liveRollout(ctx context.Context, m *spec.Model, s spec.Stag
 	since := now
 	canary := live
 	if !kserve {
-		c := main
-		c.Name = m.Name + render.CanarySuffix
-		canary, _ = r.cluster.Get(ctx, c)
+		ref := main
+		ref.Name = m.Name + render.CanarySuffix
+		canary, _ = c.Get(ctx, ref)
 		if canary != nil && canary.GetLabels()[render.VersionLabel] != s.Version {
 			canary = nil // left from another candidate
 		}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/reconciler"
 	"github.com/mlsync/mlsync/reconciler/render"
 	"github.com/mlsync/mlsync/spec"
 )
@@ -37,7 +39,7 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	objs, errs, err := renderDir(dir, *revision)
+	set, files, errs, err := loadSources(dir)
 	if err != nil {
 		env.errorf("diff: %v", err)
 		return exitUsage
@@ -60,6 +62,13 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitUsage
 	}
 	defer m.Close()
+	// Canaries in their window, and failed canaries' holds, render as
+	// the daemon renders them.
+	objs, errs, err := renderSet(set, files, render.Options{Revision: *revision, Rollouts: reconciler.LiveRollouts(ctx, m, set, time.Now())})
+	if err != nil || len(errs) > 0 {
+		env.errorf("diff: %v", errors.Join(err, errs))
+		return exitUsage
+	}
 	plan, err := m.Plan(ctx, objs, *name, kube.DefaultApplyOptions())
 	if err != nil {
 		env.errorf("diff: %v", err)
@@ -87,19 +96,32 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 // renderDir loads the specs under dir and renders their objects, with
 // overlays and manifests.
 func renderDir(dir, revision string) ([]*unstructured.Unstructured, spec.Errors, error) {
-	files, err := spec.ReadFiles(dir, render.IsSourceFile)
-	var one *spec.Error
-	if errors.As(err, &one) {
-		return nil, spec.Errors{one}, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	set, errs, err := loadFiles(files)
+	set, files, errs, err := loadSources(dir)
 	if err != nil || len(errs) > 0 {
 		return nil, errs, err
 	}
-	objs, err := render.Objects(set, render.Options{Revision: revision, Files: files})
+	return renderSet(set, files, render.Options{Revision: revision})
+}
+
+// loadSources reads and validates the specs under dir, and returns the
+// files (overlays and manifests too) for rendering.
+func loadSources(dir string) (*spec.Set, []spec.File, spec.Errors, error) {
+	files, err := spec.ReadFiles(dir, render.IsSourceFile)
+	var one *spec.Error
+	if errors.As(err, &one) {
+		return nil, nil, spec.Errors{one}, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	set, errs, err := loadFiles(files)
+	return set, files, errs, err
+}
+
+// renderSet renders a loaded set with overlays and manifests from files.
+func renderSet(set *spec.Set, files []spec.File, opts render.Options) ([]*unstructured.Unstructured, spec.Errors, error) {
+	opts.Files = files
+	objs, err := render.Objects(set, opts)
 	var rerrs spec.Errors
 	if errors.As(err, &rerrs) {
 		return nil, rerrs, nil
