@@ -175,11 +175,30 @@ func TestModelDrift(t *testing.T) {
 		t.Fatalf("first check: want no drift, got:\n%s", msg)
 	}
 
+	// Shift amount alone: one feature of three drifts, under the share
+	// of 0.5, so the model does not, and no retraining starts.
+	one := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": baseline["hour"], "merchant": baseline["merchant"]}
+	exp.set(one)
+	time.Sleep(10 * time.Second) // let the window hold only the new distribution
+	jobsBefore := f.jobCount()
+	clock = clock.Add(time.Minute)
+	f.pass()
+	msg, _ = f.statusCommit("status/status.json")
+	if !strings.Contains(msg, "drift(fraud): 1/3 features drifted") {
+		t.Fatalf("one feature shifted: want 1/3 drifted, got:\n%s", msg)
+	}
+	if f.jobCount() != jobsBefore {
+		t.Errorf("one drifting feature of three (share 0.5) started a training run")
+	}
+	if _, st := f.statusCommit("status/status.json"); strings.Contains(st, `"drifted": true`) {
+		t.Errorf("the model is reported drifted with one feature of three:\n%s", st)
+	}
+
 	// Shift amount and hour; merchant stays.
 	live := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": {0.4, 0.4, 0.1, 0.1}, "merchant": baseline["merchant"]}
 	exp.set(live)
 	time.Sleep(10 * time.Second) // let the window hold only the new distribution
-	jobsBefore := f.jobCount()
+	jobsBefore = f.jobCount()
 	clock = clock.Add(time.Minute)
 	f.pass()
 	msg, _ = f.statusCommit("status/status.json")
@@ -191,17 +210,25 @@ func TestModelDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := 0
+	found, oneOfThree := 0, 0
 	for p, content := range files {
-		if strings.HasSuffix(p, ".json") && strings.Contains(content, `"drifted": true`) {
-			if err := jsonUnmarshal(content, &report); err != nil {
-				t.Fatal(err)
-			}
+		if !strings.HasSuffix(p, ".json") {
+			continue
+		}
+		var r drift.Result
+		if err := jsonUnmarshal(content, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Drifted {
+			report = r
 			found++
 		}
+		if r.DriftedCount == 1 && !r.Drifted {
+			oneOfThree++
+		}
 	}
-	if found != 1 {
-		t.Fatalf("want one drifted report on the status branch, found %d in %v", found, keys(files))
+	if found != 1 || oneOfThree != 1 {
+		t.Fatalf("want one report of a drifted model and one of a single drifting feature on the status branch; found %d and %d in %v", found, oneOfThree, keys(files))
 	}
 	want := map[string]float64{
 		"amount":   wantPSI(baseline["amount"], live["amount"]),
