@@ -111,15 +111,17 @@ monitoring: drift: {
 	window:         "8s"
 	schedule:       "@every 1m"
 	share:          0.5
-	retrainOnDrift: true
+	retrainOnDrift: %v
 }
 `
 
 // TestModelDrift checks drift against a real Prometheus scraping an
-// exporter with known distributions: no drift, then two of three
-// features drifting (statistics checked against values computed here),
-// a retraining run started, no new report when nothing changed, and a
-// clear, retried failure when Prometheus is unreachable.
+// exporter with known distributions: no drift; two of three features
+// drifting with retrainOnDrift off (no run); one feature drifting (the
+// model does not); two again with retrainOnDrift on (statistics checked
+// against values computed here, a retraining run started); no new report
+// when nothing changed; and a clear, retried failure when Prometheus is
+// unreachable.
 func TestModelDrift(t *testing.T) {
 	if !promserver.Available() {
 		t.Skip("prometheus not installed (Debian package prometheus)")
@@ -154,7 +156,7 @@ func TestModelDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.push("pipelines/tabular.cue", fmt.Sprintf(pipelineSpec, f.ns, "", "train:1", "job"), "Pipeline")
-	f.push("models/fraud.cue", fmt.Sprintf(driftModel, f.ns, f.ns), "Watch fraud for drift")
+	f.push("models/fraud.cue", fmt.Sprintf(driftModel, f.ns, f.ns, false), "Watch fraud for drift")
 	// The commit starts a training run: let it finish first (a drift
 	// retrain waits for a run in progress).
 	f.pass()
@@ -175,12 +177,29 @@ func TestModelDrift(t *testing.T) {
 		t.Fatalf("first check: want no drift, got:\n%s", msg)
 	}
 
-	// Shift amount alone: one feature of three drifts, under the share
-	// of 0.5, so the model does not, and no retraining starts.
-	one := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": baseline["hour"], "merchant": baseline["merchant"]}
-	exp.set(one)
+	// Shift amount and hour (merchant stays) with retrainOnDrift off:
+	// the model drifts, nothing retrains.
+	live := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": {0.4, 0.4, 0.1, 0.1}, "merchant": baseline["merchant"]}
+	exp.set(live)
 	time.Sleep(10 * time.Second) // let the window hold only the new distribution
 	jobsBefore := f.jobCount()
+	clock = clock.Add(time.Minute)
+	f.pass()
+	msg, _ = f.statusCommit("status/status.json")
+	if !strings.Contains(msg, "drift(fraud): 2/3 features drifted") {
+		t.Fatalf("retraining off: want 2/3 drifted, got:\n%s", msg)
+	}
+	if f.jobCount() != jobsBefore {
+		t.Errorf("retrainOnDrift: false, and a drifted model started a training run")
+	}
+
+	// Retraining on; shift amount alone: one feature of three drifts,
+	// under the share of 0.5, so the model does not, and no retraining
+	// starts.
+	f.push("models/fraud.cue", fmt.Sprintf(driftModel, f.ns, f.ns, true), "Retrain fraud on drift")
+	one := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": baseline["hour"], "merchant": baseline["merchant"]}
+	exp.set(one)
+	time.Sleep(10 * time.Second)
 	clock = clock.Add(time.Minute)
 	f.pass()
 	msg, _ = f.statusCommit("status/status.json")
@@ -194,10 +213,9 @@ func TestModelDrift(t *testing.T) {
 		t.Errorf("the model is reported drifted with one feature of three:\n%s", st)
 	}
 
-	// Shift amount and hour; merchant stays.
-	live := map[string][]float64{"amount": {0.1, 0.2, 0.3, 0.4}, "hour": {0.4, 0.4, 0.1, 0.1}, "merchant": baseline["merchant"]}
+	// Amount and hour again: the model drifts and retrains.
 	exp.set(live)
-	time.Sleep(10 * time.Second) // let the window hold only the new distribution
+	time.Sleep(10 * time.Second)
 	jobsBefore = f.jobCount()
 	clock = clock.Add(time.Minute)
 	f.pass()
@@ -227,8 +245,8 @@ func TestModelDrift(t *testing.T) {
 			oneOfThree++
 		}
 	}
-	if found != 1 || oneOfThree != 1 {
-		t.Fatalf("want one report of a drifted model and one of a single drifting feature on the status branch; found %d and %d in %v", found, oneOfThree, keys(files))
+	if found != 2 || oneOfThree != 1 {
+		t.Fatalf("want two reports of a drifted model and one of a single drifting feature on the status branch; found %d and %d in %v", found, oneOfThree, keys(files))
 	}
 	want := map[string]float64{
 		"amount":   wantPSI(baseline["amount"], live["amount"]),
