@@ -169,8 +169,17 @@ func TestCanaryAnalysis(t *testing.T) {
 	if v := servedVersion(t, f, f.ns); v != "v1" || f.exists(deployments, "fraud-canary") {
 		t.Errorf("held stage after a new commit: serves %q (canary present: %v), want v1 alone", v, f.exists(deployments, "fraud-canary"))
 	}
+	// A restart with a new commit waiting: the restarted daemon reads
+	// what it published before, so its status commit does not announce
+	// the old failure again; the stage stays held.
+	f.push("models/fraud.cue", "// v2 failed its canary; v1 serves\n"+fmt.Sprintf(canaryModel, f.ns, f.ns, "v2"), "Reword the note")
 	g := newFixtureFor(t, f, opts)
-	g.pass()
+	if res := g.pass(); res.StatusCommit == "" {
+		t.Error("the pass after the restart applied a new commit and wrote no status")
+	}
+	if msg, _ := g.statusCommit("status/status.json"); strings.HasPrefix(msg, "canary(") {
+		t.Errorf("after a restart the status commit announces the canary again: %q", strings.SplitN(msg, "\n", 2)[0])
+	}
 	if v := servedVersion(t, g, g.ns); v != "v1" || g.exists(deployments, "fraud-canary") {
 		t.Errorf("after the window and a restart: serves %q (canary present: %v), want v1 alone", v, g.exists(deployments, "fraud-canary"))
 	}

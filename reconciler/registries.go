@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path"
 	"sort"
@@ -52,6 +53,16 @@ func (r *Reconciler) loadRegistries(ctx context.Context) error {
 			continue
 		}
 		r.st.registries[model] = reg
+	}
+	// The status published before a restart: commit subjects say what
+	// changed since it, not everything it already said.
+	if r.st.prev == nil {
+		if files, err := snap.Files(path.Dir(report.JSONPath), func(p string) bool { return p == path.Base(report.JSONPath) }); err == nil && len(files) == 1 {
+			var prev report.Status
+			if err := json.Unmarshal(files[0].Data, &prev); err == nil {
+				r.st.prev = &prev
+			}
+		}
 	}
 	r.st.registriesLoaded = true
 	return nil
