@@ -231,6 +231,9 @@ func TestCanaryAnalysis(t *testing.T) {
 	if v := main.GetLabels()["mlsync.io/version"]; v != "v3" || main.GetAnnotations()["mlsync.io/canary-failed"] != "" || g.exists(deployments, "fraud-canary") {
 		t.Errorf("after the revert: serves %q, annotations %v, canary present %v", v, main.GetAnnotations(), g.exists(deployments, "fraud-canary"))
 	}
+	if _, content := g.statusCommit("status/status.json"); strings.Contains(content, `"state": "failed"`) {
+		t.Errorf("after the revert the status still lists the failed canary:\n%s", content)
+	}
 }
 
 const kserveCanaryModel = `kind: "Model"
@@ -287,5 +290,14 @@ func TestKServeCanaryHold(t *testing.T) {
 	uri, pct, ann := isvc(g)
 	if uri != "s3://models/fraud/v3" || pct != 25 || ann["mlsync.io/canary-failed"] != "" || ann["mlsync.io/canary-since"] != clock.Format(time.RFC3339) {
 		t.Errorf("v3 after the hold: storageUri %q, canaryTrafficPercent %d, annotations %v; want its own canary since %s", uri, pct, ann, clock.Format(time.RFC3339))
+	}
+
+	// v4 replaces v3 in the middle of v3's window: a window of its own.
+	*clock = clock.Add(3 * time.Minute)
+	g.push("models/fraud.cue", fmt.Sprintf(kserveCanaryModel, g.ns, g.ns, "v4"), "Promote v4")
+	g.pass()
+	uri, pct, ann = isvc(g)
+	if uri != "s3://models/fraud/v4" || pct != 25 || ann["mlsync.io/canary-since"] != clock.Format(time.RFC3339) {
+		t.Errorf("v4 replacing v3's canary: storageUri %q, canaryTrafficPercent %d, since %q; want v4 at 25 since %s", uri, pct, ann["mlsync.io/canary-since"], clock.Format(time.RFC3339))
 	}
 }

@@ -277,6 +277,17 @@ func TestModelDrift(t *testing.T) {
 		t.Errorf("a check with the same verdict wrote a report (%d -> %d files)", before, len(files))
 	}
 
+	// A restart takes up the last check from the status branch: the same
+	// verdicts again write no report, and the drifting model is not
+	// retrained again.
+	h := newFixtureFor(t, f, func(o *reconciler.Options) { o.Prometheus = client; o.Clock = func() time.Time { return clock } })
+	clock = clock.Add(time.Minute)
+	h.pass()
+	files, _ = snapFiles(t, h, "reports/fraud/drift/")
+	if len(files) != before {
+		t.Errorf("after a restart the same verdicts wrote a report (%d -> %d files)", before, len(files))
+	}
+
 	// Prometheus unreachable: reported, no crash, retried.
 	down, _ := drift.NewPrometheus("http://127.0.0.1:1", time.Second)
 	g := newFixtureFor(t, f, func(o *reconciler.Options) { o.Prometheus = down; o.Clock = func() time.Time { return clock } })

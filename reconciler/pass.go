@@ -220,8 +220,10 @@ func (r *Reconciler) sync(ctx context.Context, target gitsource.Revision, res *P
 	res.Changes = cs
 	r.events(ctx, cs, rev.Short())
 	if err != nil {
+		r.st.endedCanaries = nil // the next render decides again
 		return false, err
 	}
+	r.removeCanaries(ctx)
 	r.st.seen, r.st.latest, r.st.applied, r.st.errors, r.st.snap = rev.Commit, rev, rev, nil, snap
 	r.st.set, r.st.objs, r.st.driftChecked = set, objs, r.now()
 	r.st.forceRender = false
@@ -405,6 +407,12 @@ func (r *Reconciler) assessHealth(ctx context.Context) error {
 // publish commits the status files when they differ from what was last
 // pushed. A failed push is kept pending and retried by the next pass.
 func (r *Reconciler) publish(ctx context.Context, res *PassResult) error {
+	if !r.st.registriesLoaded {
+		// Also the status published before a restart, for the subject.
+		if err := r.loadRegistries(ctx); err != nil {
+			r.log.Debug("reading the status branch", "error", err)
+		}
+	}
 	st := r.status()
 	files, err := st.Files()
 	if err != nil {

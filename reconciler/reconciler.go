@@ -203,10 +203,13 @@ type state struct {
 	promotions map[string]report.Promotion
 	// rollouts: canary rollouts in progress per "model/stage", and when
 	// the earliest analysis window closes.
-	rollouts    map[string]rollout
-	rolloutDue  time.Time
-	canaries    map[string]report.Canary
-	forceRender bool
+	rollouts   map[string]rollout
+	rolloutDue time.Time
+	canaries   map[string]report.Canary
+	// endedCanaries are canary Deployments to delete after the apply
+	// (with pruning off).
+	endedCanaries []kube.ObjectRef
+	forceRender   bool
 	// modelDrift: each model's last drift check.
 	modelDrift     map[string]*modelDrift
 	nextDriftCheck time.Time

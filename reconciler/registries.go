@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/reconciler/drift"
 	"github.com/mlsync/mlsync/reconciler/registry"
 	"github.com/mlsync/mlsync/reconciler/render"
 	"github.com/mlsync/mlsync/reconciler/report"
@@ -63,9 +64,34 @@ func (r *Reconciler) loadRegistries(ctx context.Context) error {
 				r.st.prev = &prev
 			}
 		}
+		if r.st.prev != nil {
+			r.loadDriftResults(snap, r.st.prev.ModelDrift)
+		}
 	}
 	r.st.registriesLoaded = true
 	return nil
+}
+
+// loadDriftResults takes up each model's last drift check from its
+// report on the status branch, so a restart neither reports the same
+// verdicts again nor retrains a model that was drifting already. The
+// next check still runs at once.
+func (r *Reconciler) loadDriftResults(snap *gitsource.Snapshot, checks []report.ModelDrift) {
+	for _, d := range checks {
+		if d.Report == "" || r.st.modelDrift[d.Model] != nil {
+			continue
+		}
+		jsonPath := strings.TrimSuffix(d.Report, ".md") + ".json"
+		files, err := snap.Files(path.Dir(jsonPath), func(p string) bool { return p == path.Base(jsonPath) })
+		if err != nil || len(files) != 1 {
+			continue
+		}
+		var res drift.Result
+		if err := json.Unmarshal(files[0].Data, &res); err != nil || res.Model != d.Model {
+			continue
+		}
+		r.st.modelDrift[d.Model] = &modelDrift{result: &res, report: d.Report}
+	}
 }
 
 // Prepare reads the ref's head, its specs and the registries without

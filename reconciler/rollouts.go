@@ -43,6 +43,7 @@ type rollout struct {
 func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time) map[string]render.Rollout {
 	out := map[string]render.Rollout{}
 	r.st.rolloutDue = time.Time{}
+	r.st.endedCanaries = nil
 	seen := map[string]bool{}
 	for i := range set.Models {
 		m := &set.Models[i]
@@ -61,6 +62,9 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 				ro, ok = r.liveRollout(ctx, m, s, now)
 				if !ok {
 					delete(r.st.rollouts, key)
+					if c, had := r.st.canaries[key]; had && c.Version != s.Version {
+						delete(r.st.canaries, key) // the pin moved away (a revert)
+					}
 					continue
 				}
 			}
@@ -68,7 +72,7 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 			if ro.failed == "" {
 				r.analyse(ctx, m, s, &ro, now)
 				if ro.failed != "" {
-					r.removeCanary(ctx, m, s)
+					r.removeCanaryAfterApply(m, s)
 				}
 			}
 			if ro.failed == "" && !now.Before(ro.since.Add(window)) {
@@ -76,7 +80,7 @@ func (r *Reconciler) rollouts(ctx context.Context, set *spec.Set, now time.Time)
 				// stage serves the pin alone.
 				delete(r.st.rollouts, key)
 				r.canaryEnded(m, s, ro, report.CanaryCompleted)
-				r.removeCanary(ctx, m, s)
+				r.removeCanaryAfterApply(m, s)
 				continue
 			}
 			r.st.rollouts[key] = ro
@@ -192,19 +196,35 @@ func (r *Reconciler) canaryEnded(m *spec.Model, s spec.Stage, ro rollout, state 
 	r.st.canaries[key] = c
 }
 
-// removeCanary deletes a deployment stage's canary once its rollout
-// ended. With pruning on, the inventory prune of the same pass does it
-// (after the main Deployment took over); with pruning off, it is done
-// here, so a failed candidate stops serving.
-func (r *Reconciler) removeCanary(ctx context.Context, m *spec.Model, s spec.Stage) {
+// removeCanaryAfterApply notes a deployment stage's canary for deletion
+// once its rollout ended and the pass applied the stage without it. With
+// pruning on, the inventory prune of the same pass deletes it; with
+// pruning off, removeCanaries does, so a failed candidate stops serving.
+func (r *Reconciler) removeCanaryAfterApply(m *spec.Model, s spec.Stage) {
 	if r.opts.Prune || m.Serving.Runtime == spec.RuntimeKServe {
 		return
 	}
 	ref := mainServingRef(m, s)
 	ref.Name += render.CanarySuffix
-	if _, err := r.cluster.Prune(ctx, []kube.ObjectRef{ref}); err != nil {
-		r.log.Warn("removing the canary", "object", ref.String(), "error", err)
+	r.st.endedCanaries = append(r.st.endedCanaries, ref)
+}
+
+// removeCanaries deletes the canaries of ended rollouts (after a
+// successful apply).
+func (r *Reconciler) removeCanaries(ctx context.Context) {
+	if len(r.st.endedCanaries) == 0 {
+		return
 	}
+	cs, err := r.cluster.Prune(ctx, r.st.endedCanaries)
+	for _, c := range cs {
+		if c.Action == kube.ActionFailed {
+			r.log.Warn("removing an ended canary", "object", c.Object.String(), "reason", c.Reason)
+		}
+	}
+	if err != nil {
+		r.log.Warn("removing ended canaries", "error", err)
+	}
+	r.st.endedCanaries = nil
 }
 
 // canaryEvent records an Event on a stage's main serving object.
@@ -320,9 +340,18 @@ func liveRollout(ctx context.Context, c ObjectReader, m *spec.Model, s spec.Stag
 	}
 	if canary != nil {
 		if t, err := time.Parse(time.RFC3339, canary.GetAnnotations()[render.CanarySinceAnnotation]); err == nil {
-			since = t
-			if kserve && canary.GetLabels()[render.VersionLabel] == s.Version && from == s.Version {
-				from = "(previous)" // KServe: the InferenceService already names the candidate
+			switch {
+			case !kserve || from == s.Version:
+				// This pin's canary, in its window (KServe: the
+				// InferenceService already names the candidate).
+				since = t
+			default:
+				// KServe: another candidate's canary, which this pin
+				// replaces; the rest of the traffic stays on the
+				// revision rolled out before both.
+			}
+			if kserve {
+				from = "(previous)"
 			}
 		}
 	}

@@ -40,15 +40,7 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitUsage
 	}
 	set, files, errs, err := loadSources(dir)
-	if err != nil {
-		env.errorf("diff: %v", err)
-		return exitUsage
-	}
-	if len(errs) > 0 {
-		for _, e := range errs {
-			fmt.Fprintln(env.stderr, e.Error())
-		}
-		env.errorf("diff: the specs do not validate; nothing to compare")
+	if env.specFailure(err, errs, "validate") {
 		return exitUsage
 	}
 	cfg, err := kube.LoadConfig(*kubeconfig, *kubeContext)
@@ -65,8 +57,7 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 	// Canaries in their window, and failed canaries' holds, render as
 	// the daemon renders them.
 	objs, errs, err := renderSet(set, files, render.Options{Revision: *revision, Rollouts: reconciler.LiveRollouts(ctx, m, set, time.Now())})
-	if err != nil || len(errs) > 0 {
-		env.errorf("diff: %v", errors.Join(err, errs))
+	if env.specFailure(err, errs, "render") {
 		return exitUsage
 	}
 	plan, err := m.Plan(ctx, objs, *name, kube.DefaultApplyOptions())
@@ -91,6 +82,23 @@ func runDiff(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// specFailure reports a diff that cannot go on: err, or the specs' errors
+// (one per line) when they do not validate or render.
+func (env *cmdEnv) specFailure(err error, errs spec.Errors, step string) bool {
+	if err != nil {
+		env.errorf("diff: %v", err)
+		return true
+	}
+	if len(errs) == 0 {
+		return false
+	}
+	for _, e := range errs {
+		fmt.Fprintln(env.stderr, e.Error())
+	}
+	env.errorf("diff: the specs do not %s; nothing to compare", step)
+	return true
 }
 
 // renderDir loads the specs under dir and renders their objects, with

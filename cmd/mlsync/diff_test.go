@@ -110,7 +110,10 @@ func TestDiffCommand(t *testing.T) {
 	if code != exitFailed || !strings.Contains(out, "fraud-canary") {
 		t.Errorf("pin moved to v2: exit %d, want 1 with the canary Deployment:\n%s", code, out)
 	}
-	_, main, _ := strings.Cut(out, "+++ git/Deployment/"+ns+"/fraud\n")
+	_, main, found := strings.Cut(out, "+++ git/Deployment/"+ns+"/fraud\n")
+	if !found {
+		t.Fatalf("no diff of the main Deployment (its replicas make room for the canary):\n%s", out)
+	}
 	main, _, _ = strings.Cut(main, "\n--- ")
 	if strings.Contains(main, "v2") {
 		t.Errorf("the plan rolls the main Deployment to v2 instead of starting a canary beside it:\n%s", main)
