@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlsync/mlsync/gitsource"
 	"github.com/mlsync/mlsync/test/gitserver"
+	"github.com/mlsync/mlsync/test/require"
 	"github.com/mlsync/mlsync/test/sshserver"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestSSH(t *testing.T) {
 	srv, err := sshserver.Start(t.TempDir())
 	if err != nil {
-		t.Skipf("no OpenSSH server here: %v", err)
+		require.Missing(t, "an OpenSSH server (sshd)", ".ci/run installs Debian's openssh-server", err)
 	}
 	defer srv.Close()
 	r := newRepo(t, gitserver.Options{}, map[string]string{"models/fraud.cue": "kind: \"Model\"\n"})

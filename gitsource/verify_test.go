@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlsync/mlsync/gitsource"
 	"github.com/mlsync/mlsync/test/gitserver"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // gpgKey makes an unprotected OpenPGP signing key in home with gpg and
@@ -17,7 +18,7 @@ import (
 func gpgKey(t *testing.T, home, uid string) string {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg not installed")
+		require.Missing(t, "gpg", ".ci/run installs Debian's gnupg", err)
 	}
 	gpg := func(args ...string) string {
 		out, err := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...).CombinedOutput()

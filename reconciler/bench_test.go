@@ -28,7 +28,7 @@ import (
 // inputs, and times the pass: it must create no Job.
 func BenchmarkUnchangedTrainingPass(b *testing.B) {
 	if env == nil {
-		b.Skip("needs a control plane")
+		b.Skip("needs a control plane: skipped with -short; make test and .ci/run start it from the cached build")
 	}
 	ctx := b.Context()
 	files := corpus.Specs(1000, 100)

@@ -14,6 +14,7 @@ import (
 	"github.com/mlsync/mlsync/reconciler"
 	"github.com/mlsync/mlsync/reconciler/report"
 	"github.com/mlsync/mlsync/test/promserver"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // requestExporter serves a model server's request metrics for the
@@ -105,7 +106,7 @@ monitoring: slo: {errorRate: 0.05, latencyP99: "250ms"}
 // candidate completes at the end of its window.
 func TestCanaryAnalysis(t *testing.T) {
 	if !promserver.Available() {
-		t.Skip("prometheus not installed (Debian package prometheus)")
+		require.Missing(t, "prometheus", ".ci/run installs Debian's prometheus", nil)
 	}
 	exp, clock, opts := canaryBed(t)
 	exp.serve("v1", 0)
@@ -250,7 +251,7 @@ monitoring: slo: errorRate: 0.05
 // one's window).
 func TestKServeCanaryHold(t *testing.T) {
 	if !promserver.Available() {
-		t.Skip("prometheus not installed (Debian package prometheus)")
+		require.Missing(t, "prometheus", ".ci/run installs Debian's prometheus", nil)
 	}
 	installKServeCRD(t)
 	exp, clock, opts := canaryBed(t)

@@ -16,6 +16,7 @@ import (
 	"github.com/mlsync/mlsync/reconciler/drift"
 	"github.com/mlsync/mlsync/reconciler/registry"
 	"github.com/mlsync/mlsync/test/promserver"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // exporter serves the model server's feature histograms: on every scrape
@@ -124,7 +125,7 @@ monitoring: drift: {
 // unreachable.
 func TestModelDrift(t *testing.T) {
 	if !promserver.Available() {
-		t.Skip("prometheus not installed (Debian package prometheus)")
+		require.Missing(t, "prometheus", ".ci/run installs Debian's prometheus", nil)
 	}
 	edges := []float64{10, 100, 1000, math.Inf(1)}
 	baseline := map[string][]float64{

@@ -12,6 +12,7 @@ import (
 	"github.com/mlsync/mlsync/kube"
 	"github.com/mlsync/mlsync/reconciler"
 	"github.com/mlsync/mlsync/reconciler/report"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // TestUntrustedCommitRefused: with a verification policy, an unsigned
@@ -19,7 +20,7 @@ import (
 // says why; a signed commit is applied.
 func TestUntrustedCommitRefused(t *testing.T) {
 	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg not installed")
+		require.Missing(t, "gpg", ".ci/run installs Debian's gnupg", err)
 	}
 	home := t.TempDir()
 	t.Setenv("GNUPGHOME", home)

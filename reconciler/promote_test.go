@@ -25,6 +25,7 @@ import (
 	"github.com/mlsync/mlsync/spec"
 	"github.com/mlsync/mlsync/test/gitea"
 	"github.com/mlsync/mlsync/test/gitserver"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // forgeServer is the package's Gitea, started on first use.
@@ -33,7 +34,7 @@ var forgeServer *gitea.Server
 func giteaServer(t testing.TB) *gitea.Server {
 	t.Helper()
 	if !gitea.Available() {
-		t.Skip("Gitea is not built (test/gitea/build.sh; .ci/run builds it)")
+		require.Missing(t, "the Gitea binary", "test/gitea/build.sh builds it once into the cache, and .ci/run runs that", nil)
 	}
 	if forgeServer == nil {
 		dir, err := os.MkdirTemp("", "mlsync-gitea-")

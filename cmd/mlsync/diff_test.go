@@ -26,7 +26,7 @@ var (
 func controlPlane(t *testing.T) *cluster.Cluster {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs a control plane; skipped with -short")
+		t.Skip("needs a control plane: skipped with -short (make test-unit); make test and .ci/run start it from the cached build")
 	}
 	cpOnce.Do(func() { cp, cpErr = cluster.Start(context.Background(), cluster.Options{}) })
 	if cpErr != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlsync/mlsync/gitsource/forge"
 	"github.com/mlsync/mlsync/test/gitea"
+	"github.com/mlsync/mlsync/test/require"
 )
 
 // TestGitea runs the Gitea client against a real Gitea: open, update in
@@ -19,7 +20,7 @@ import (
 // clients have no real host to run against here.)
 func TestGitea(t *testing.T) {
 	if !gitea.Available() {
-		t.Skip("Gitea is not built (test/gitea/build.sh; .ci/run builds it)")
+		require.Missing(t, "the Gitea binary", "test/gitea/build.sh builds it once into the cache, and .ci/run runs that", nil)
 	}
 	srv, err := gitea.Start(t.TempDir())
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // kube-apiserver died with it.
 func TestNoOrphansAfterPanic(t *testing.T) {
 	if env == nil {
-		t.Skip("needs a control plane; skipped with -short")
+		t.Skip("needs a control plane: skipped with -short (make test-unit); make test and .ci/run start it from the cached build")
 	}
 	if os.Getenv("CLUSTER_PANIC_CHILD") != "" {
 		pids := ""

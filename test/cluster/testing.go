@@ -59,7 +59,7 @@ var nsUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
 func (c *Cluster) Namespace(t testing.TB) string {
 	t.Helper()
 	if c == nil {
-		t.Skip("needs a control plane; skipped with -short")
+		t.Skip("needs a control plane: skipped with -short (make test-unit); make test and .ci/run start it from the cached build")
 	}
 	c.nsMu.Lock()
 	c.nsSeq++

@@ -3,7 +3,7 @@
 // into the cache directory, started with a SQLite database in a temp
 // dir, an admin user and an API token.
 //
-//	if !gitea.Available() { t.Skip(...) }
+//	if !gitea.Available() { require.Missing(t, "the Gitea binary", "...", nil) }
 //	srv, err := gitea.Start(t.TempDir())
 //	defer srv.Close()
 //	url, err := srv.CreateRepo("specs", seedDir)
