@@ -66,35 +66,13 @@ func (g *gitea) Find(ctx context.Context, base, head string) (*PullRequest, erro
 }
 
 func (g *gitea) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
-	var out []PullRequest
-	for page := 1; page <= maxPages; page++ {
-		var batch []giteaPR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=open&sort=newest&limit=50&page=%d",
-			repoPath(g.opts.Repo), page), nil, &batch, g.auth); err != nil {
-			return nil, err
-		}
-		for _, p := range batch {
-			if strings.HasPrefix(p.Head.Ref, prefix) {
-				out = append(out, p.pr())
-			}
-		}
-		if len(batch) < 50 {
-			break
-		}
-	}
-	sortNewest(out)
-	return out, nil
+	return listOpen[giteaPR](ctx, g.client, g.auth, prefix, 50, func(page int) string {
+		return fmt.Sprintf("/repos/%s/pulls?state=open&sort=newest&limit=50&page=%d", repoPath(g.opts.Repo), page)
+	})
 }
 
 func (g *gitea) Close(ctx context.Context, number int, comment string) error {
-	if comment != "" {
-		if err := g.do(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repoPath(g.opts.Repo), number),
-			map[string]any{"body": comment}, nil, g.auth); err != nil {
-			return err
-		}
-	}
-	return g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), number),
-		map[string]any{"state": "closed"}, nil, g.auth)
+	return closeIssuePR(ctx, g.client, g.auth, number, comment)
 }
 
 func (g *gitea) FileURL(branch, path string) string {
@@ -163,35 +141,13 @@ func (g *github) Find(ctx context.Context, base, head string) (*PullRequest, err
 }
 
 func (g *github) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
-	var out []PullRequest
-	for page := 1; page <= maxPages; page++ {
-		var batch []githubPR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/pulls?state=open&sort=created&direction=desc&per_page=100&page=%d",
-			repoPath(g.opts.Repo), page), nil, &batch, g.auth); err != nil {
-			return nil, err
-		}
-		for _, p := range batch {
-			if strings.HasPrefix(p.Head.Ref, prefix) {
-				out = append(out, p.pr())
-			}
-		}
-		if len(batch) < 100 {
-			break
-		}
-	}
-	sortNewest(out)
-	return out, nil
+	return listOpen[githubPR](ctx, g.client, g.auth, prefix, 100, func(page int) string {
+		return fmt.Sprintf("/repos/%s/pulls?state=open&sort=created&direction=desc&per_page=100&page=%d", repoPath(g.opts.Repo), page)
+	})
 }
 
 func (g *github) Close(ctx context.Context, number int, comment string) error {
-	if comment != "" {
-		if err := g.do(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repoPath(g.opts.Repo), number),
-			map[string]any{"body": comment}, nil, g.auth); err != nil {
-			return err
-		}
-	}
-	return g.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(g.opts.Repo), number),
-		map[string]any{"state": "closed"}, nil, g.auth)
+	return closeIssuePR(ctx, g.client, g.auth, number, comment)
 }
 
 func (g *github) FileURL(branch, path string) string {
@@ -259,24 +215,9 @@ func (g *gitlab) Find(ctx context.Context, base, head string) (*PullRequest, err
 }
 
 func (g *gitlab) ListOpen(ctx context.Context, prefix string) ([]PullRequest, error) {
-	var out []PullRequest
-	for page := 1; page <= maxPages; page++ {
-		var batch []gitlabMR
-		if err := g.do(ctx, http.MethodGet, fmt.Sprintf("/projects/%s/merge_requests?state=opened&order_by=created_at&per_page=100&page=%d",
-			g.project(), page), nil, &batch, g.auth); err != nil {
-			return nil, err
-		}
-		for _, m := range batch {
-			if strings.HasPrefix(m.SourceBranch, prefix) {
-				out = append(out, m.pr())
-			}
-		}
-		if len(batch) < 100 {
-			break
-		}
-	}
-	sortNewest(out)
-	return out, nil
+	return listOpen[gitlabMR](ctx, g.client, g.auth, prefix, 100, func(page int) string {
+		return fmt.Sprintf("/projects/%s/merge_requests?state=opened&order_by=created_at&per_page=100&page=%d", g.project(), page)
+	})
 }
 
 func (g *gitlab) Close(ctx context.Context, number int, comment string) error {
@@ -308,6 +249,42 @@ func openOrUpdate(ctx context.Context, f Forge, p Proposal, exists int,
 		return PullRequest{}, err
 	}
 	return update(open.Number)
+}
+
+// listOpen reads the pages of open pull requests (size per page, at
+// most maxPages) and keeps those whose head branch starts with prefix,
+// newest first.
+func listOpen[T interface{ pr() PullRequest }](ctx context.Context, c *client, auth func(*http.Request), prefix string, size int, page func(n int) string) ([]PullRequest, error) {
+	var out []PullRequest
+	for n := 1; n <= maxPages; n++ {
+		var batch []T
+		if err := c.do(ctx, http.MethodGet, page(n), nil, &batch, auth); err != nil {
+			return nil, err
+		}
+		for _, item := range batch {
+			if pr := item.pr(); strings.HasPrefix(pr.Head, prefix) {
+				out = append(out, pr)
+			}
+		}
+		if len(batch) < size {
+			break
+		}
+	}
+	sortNewest(out)
+	return out, nil
+}
+
+// closeIssuePR closes a pull request on a host where pull requests are
+// issues (Gitea, GitHub): the comment on the issue, then the state.
+func closeIssuePR(ctx context.Context, c *client, auth func(*http.Request), number int, comment string) error {
+	if comment != "" {
+		if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repoPath(c.opts.Repo), number),
+			map[string]any{"body": comment}, nil, auth); err != nil {
+			return err
+		}
+	}
+	return c.do(ctx, http.MethodPatch, fmt.Sprintf("/repos/%s/pulls/%d", repoPath(c.opts.Repo), number),
+		map[string]any{"state": "closed"}, nil, auth)
 }
 
 // maxPages bounds the pages of open pull requests read (5,000 or so).

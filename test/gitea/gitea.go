@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mlsync/mlsync/test/proc"
 )
 
 // Version is the Gitea build.sh builds.
@@ -168,27 +170,11 @@ ENABLED = false
 		return nil, err
 	}
 	go func() { _ = s.cmd.Wait(); logFile.Close(); close(s.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/api/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "web.log"))
-			return nil, fmt.Errorf("gitea exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Close()
-			return nil, errors.New("gitea not healthy after 60s")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := proc.WaitHealthy("gitea", s.URL+"/api/healthz", s.done, filepath.Join(dir, "web.log"), time.Minute, 200*time.Millisecond); err != nil {
+		s.Close()
+		return nil, err
 	}
+	return s, nil
 }
 
 // Close stops Gitea.

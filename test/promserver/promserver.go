@@ -1,10 +1,8 @@
 package promserver
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mlsync/mlsync/test/proc"
 )
 
 // Server is a running Prometheus.
@@ -69,27 +69,11 @@ scrape_configs:
 		return nil, err
 	}
 	go func() { _ = s.cmd.Wait(); logFile.Close(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			return nil, fmt.Errorf("prometheus exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Close()
-			return nil, errors.New("prometheus not ready after 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proc.WaitHealthy("prometheus", s.URL+"/-/ready", s.done, filepath.Join(dir, "prometheus.log"), 30*time.Second, 100*time.Millisecond); err != nil {
+		s.Close()
+		return nil, err
 	}
+	return s, nil
 }
 
 // Close stops Prometheus.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mlsync/mlsync/kube"
+	"github.com/mlsync/mlsync/test/bench/stats"
 	"github.com/mlsync/mlsync/test/cluster"
 )
 
@@ -46,28 +46,6 @@ func main() {
 	}
 }
 
-type sample map[string][]float64
-
-func (s sample) add(k string, v float64) { s[k] = append(s[k], v) }
-
-func (s sample) median(k string) float64 {
-	v := append([]float64(nil), s[k]...)
-	if len(v) == 0 {
-		return 0
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
-
-func (s sample) spread(k string) string {
-	v := append([]float64(nil), s[k]...)
-	if len(v) == 0 {
-		return "-"
-	}
-	sort.Float64s(v)
-	return fmt.Sprintf("%.2f-%.2f", v[0], v[len(v)-1])
-}
-
 // fresh starts a new control plane, so every tool's every run starts
 // from an empty cluster of the same size.
 func fresh(ctx context.Context) (*cluster.Cluster, error) {
@@ -86,7 +64,7 @@ func run(runs, models int, flux string) error {
 			return fmt.Errorf("fluxssa binary %s: %w (build it: cd test/bench/fluxssa && go build -o %s .)", flux, err, flux)
 		}
 	}
-	s := sample{}
+	s := stats.Samples{}
 	for i := 1; i <= runs; i++ {
 		fmt.Fprintf(os.Stderr, "run %d/%d\n", i, runs)
 		// kubectl
@@ -105,7 +83,7 @@ func run(runs, models int, flux string) error {
 			if err != nil {
 				return fmt.Errorf("kubectl: %v\n%s", err, tail(out))
 			}
-			s.add("kubectl "+phase, time.Since(start).Seconds())
+			s.Add("kubectl "+phase, time.Since(start).Seconds())
 		}
 		c.Stop()
 		// Flux
@@ -125,8 +103,8 @@ func run(runs, models int, flux string) error {
 				if err != nil {
 					return fmt.Errorf("fluxssa: %v\n%s", err, tail(out))
 				}
-				s.add("flux "+phase, time.Since(start).Seconds())
-				s.add("flux rss "+phase, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
+				s.Add("flux "+phase, time.Since(start).Seconds())
+				s.Add("flux rss "+phase, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
 			}
 			c.Stop()
 		}
@@ -153,17 +131,17 @@ func run(runs, models int, flux string) error {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			k, v, ok := strings.Cut(line, "=")
 			if f, err := strconv.ParseFloat(v, 64); ok && err == nil {
-				s.add(k, f)
+				s.Add(k, f)
 			}
 		}
-		s.add("mlsync rss", float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
+		s.Add("mlsync rss", float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
 		c.Stop()
 	}
 	printTable(s, runs, models, flux != "")
 	return nil
 }
 
-func printTable(s sample, runs, models int, flux bool) {
+func printTable(s stats.Samples, runs, models int, flux bool) {
 	n := models*5 + 10
 	fmt.Printf("Objects: %d (%d models x 5 kinds + 10 namespaces). Each tool's each run on a fresh kube-apiserver + etcd. Medians of %d runs, range in brackets.\n\n", n, models, runs)
 	fmt.Println("| measurement | kubectl --server-side | Flux ssa ApplyAllStaged | mlsync | mlsync / kubectl |")
@@ -171,24 +149,24 @@ func printTable(s sample, runs, models int, flux bool) {
 	row := func(name, k, f, m string) {
 		fv, ratio := "-", "-"
 		if flux && f != "" {
-			fv = fmt.Sprintf("%.2f s [%s]", s.median(f), s.spread(f))
+			fv = fmt.Sprintf("%.2f s [%s]", s.Median(f), s.Range(f, 2))
 		}
 		kv := "-"
 		if k != "" {
-			kv = fmt.Sprintf("%.2f s [%s]", s.median(k), s.spread(k))
-			ratio = fmt.Sprintf("%.2fx", s.median(m)/s.median(k))
+			kv = fmt.Sprintf("%.2f s [%s]", s.Median(k), s.Range(k, 2))
+			ratio = fmt.Sprintf("%.2fx", s.Median(m)/s.Median(k))
 		}
-		fmt.Printf("| %s | %s | %s | %.3f s [%s] | %s |\n", name, kv, fv, s.median(m), s.spread(m), ratio)
+		fmt.Printf("| %s | %s | %s | %.3f s [%s] | %s |\n", name, kv, fv, s.Median(m), s.Range(m, 2), ratio)
 	}
 	row("cold apply", "kubectl cold", "flux cold", "mlsync cold")
 	row("no-op re-apply", "kubectl noop", "flux noop", "mlsync noop")
 	row("drift pass (one object edited)", "", "", "mlsync drift")
 	row("diff of all objects (fresh process state)", "", "", "mlsync diff")
 	fmt.Printf("\nmlsync no-op requests to the API server (watches aside): %.0f; drift pass: %.0f requests, %.0f object(s) corrected.\n",
-		s.median("mlsync noop requests"), s.median("mlsync drift requests"), s.median("mlsync drift corrected"))
-	fmt.Printf("Peak RSS: mlsync engine %.0f MiB [%s]", s.median("mlsync rss"), s.spread("mlsync rss"))
+		s.Median("mlsync noop requests"), s.Median("mlsync drift requests"), s.Median("mlsync drift corrected"))
+	fmt.Printf("Peak RSS: mlsync engine %.0f MiB [%s]", s.Median("mlsync rss"), s.Range("mlsync rss", 2))
 	if flux {
-		fmt.Printf(", Flux ssa %.0f MiB (cold), %.0f MiB (no-op)", s.median("flux rss cold"), s.median("flux rss noop"))
+		fmt.Printf(", Flux ssa %.0f MiB (cold), %.0f MiB (no-op)", s.Median("flux rss cold"), s.Median("flux rss noop"))
 	}
 	fmt.Println(".")
 }

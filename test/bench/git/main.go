@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mlsync/mlsync/gitsource"
+	"github.com/mlsync/mlsync/test/bench/stats"
 	"github.com/mlsync/mlsync/test/gitserver"
 )
 
@@ -34,28 +34,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-type samples map[string][]float64
-
-func (s samples) add(k string, v float64) { s[k] = append(s[k], v) }
-
-func (s samples) med(k string) float64 {
-	v := append([]float64(nil), s[k]...)
-	if len(v) == 0 {
-		return 0
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
-
-func (s samples) rng(k string) string {
-	v := append([]float64(nil), s[k]...)
-	if len(v) == 0 {
-		return "-"
-	}
-	sort.Float64s(v)
-	return fmt.Sprintf("%.1f-%.1f", v[0], v[len(v)-1])
 }
 
 func run(runs, commits, files int) error {
@@ -82,7 +60,7 @@ func run(runs, commits, files int) error {
 	if err != nil {
 		return err
 	}
-	s := samples{}
+	s := stats.Samples{}
 	ctx := context.Background()
 	rem, err := gitsource.NewRemote(gitsource.Options{URL: url})
 	if err != nil {
@@ -96,12 +74,12 @@ func run(runs, commits, files int) error {
 			if _, err := rem.Resolve(ctx, gitsource.Ref{Branch: "main"}); err != nil {
 				return err
 			}
-			s.add("poll mlsync", ms(start))
+			s.Add("poll mlsync", ms(start))
 			start = time.Now()
 			if err := git("", "ls-remote", "-q", url, "refs/heads/main"); err != nil {
 				return err
 			}
-			s.add("poll git", ms(start))
+			s.Add("poll git", ms(start))
 		}
 		// Incremental fetch of 10 new commits: prime both caches, push 10
 		// commits, fetch them.
@@ -132,27 +110,27 @@ func run(runs, commits, files int) error {
 		if err != nil {
 			return err
 		}
-		s.add("incr mlsync", t)
-		s.add("incr mlsync rss", rss)
+		s.Add("incr mlsync", t)
+		s.Add("incr mlsync rss", rss)
 		t, rss, err = measureCmd(exec.Command("git", "-C", bare, "fetch", "-q", "origin", "+refs/heads/main:refs/heads/main"))
 		if err != nil {
 			return err
 		}
-		s.add("incr git", t)
-		s.add("incr git rss", rss)
+		s.Add("incr git", t)
+		s.Add("incr git rss", rss)
 		// First shallow fetch.
 		t, rss, err = measure(self, "fetch-shallow", url)
 		if err != nil {
 			return err
 		}
-		s.add("shallow mlsync", t)
-		s.add("shallow mlsync rss", rss)
+		s.Add("shallow mlsync", t)
+		s.Add("shallow mlsync rss", rss)
 		t, rss, err = measureCmd(exec.Command("git", "clone", "-q", "--depth", "1", "--bare", url, filepath.Join(dir, fmt.Sprintf("shallow-%d.git", i))))
 		if err != nil {
 			return err
 		}
-		s.add("shallow git", t)
-		s.add("shallow git rss", rss)
+		s.Add("shallow git", t)
+		s.Add("shallow git rss", rss)
 		// Status commit + push of 10 files.
 		for k := range 3 {
 			filesMap := map[string][]byte{}
@@ -164,7 +142,7 @@ func run(runs, commits, files int) error {
 				Message: fmt.Sprintf("status %d.%d", i, k)}); err != nil {
 				return err
 			}
-			s.add("status mlsync", ms(start))
+			s.Add("status mlsync", ms(start))
 		}
 		statusWork := filepath.Join(dir, fmt.Sprintf("status-%d", i))
 		if err := git("", "clone", "-q", "--depth", "1", "-b", "mlsync/status", url, statusWork); err != nil {
@@ -186,21 +164,21 @@ func run(runs, commits, files int) error {
 			if err := git(statusWork, "push", "-q", "origin", "HEAD"); err != nil {
 				return err
 			}
-			s.add("status git", ms(start))
+			s.Add("status git", ms(start))
 		}
 	}
 	fmt.Printf("Repository: %d commits, %d files, smart HTTP (git http-backend) on loopback. Medians of %d runs (polls: 5 per run; status commits: 3 per run), range in brackets.\n\n", commits, files, runs)
 	fmt.Println("| measurement | target | mlsync | git CLI |")
 	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| poll, nothing new | < 20 ms | %.1f ms [%s] | %.1f ms [%s] (`git ls-remote`) |\n", s.med("poll mlsync"), s.rng("poll mlsync"), s.med("poll git"), s.rng("poll git"))
+	fmt.Printf("| poll, nothing new | < 20 ms | %.1f ms [%s] | %.1f ms [%s] (`git ls-remote`) |\n", s.Median("poll mlsync"), s.Range("poll mlsync", 1), s.Median("poll git"), s.Range("poll git", 1))
 	fmt.Printf("| incremental fetch of 10 commits | < 100 ms, < 50 MiB | %.1f ms [%s], %.0f MiB peak RSS | %.1f ms [%s], %.0f MiB (`git fetch`, bare) |\n",
-		s.med("incr mlsync"), s.rng("incr mlsync"), s.med("incr mlsync rss"), s.med("incr git"), s.rng("incr git"), s.med("incr git rss"))
+		s.Median("incr mlsync"), s.Range("incr mlsync", 1), s.Median("incr mlsync rss"), s.Median("incr git"), s.Range("incr git", 1), s.Median("incr git rss"))
 	fmt.Printf("| first shallow fetch | peak RSS within 2x of git | %.1f ms, %.0f MiB peak RSS [%s] | %.1f ms, %.0f MiB [%s] (`git clone --depth 1 --bare`) |\n",
-		s.med("shallow mlsync"), s.med("shallow mlsync rss"), s.rng("shallow mlsync rss"), s.med("shallow git"), s.med("shallow git rss"), s.rng("shallow git rss"))
+		s.Median("shallow mlsync"), s.Median("shallow mlsync rss"), s.Range("shallow mlsync rss", 1), s.Median("shallow git"), s.Median("shallow git rss"), s.Range("shallow git rss", 1))
 	fmt.Printf("| status commit + push of 10 files | < 100 ms | %.1f ms [%s] | %.1f ms [%s] (worktree `add`, `commit`, `push`) |\n",
-		s.med("status mlsync"), s.rng("status mlsync"), s.med("status git"), s.rng("status git"))
+		s.Median("status mlsync"), s.Range("status mlsync", 1), s.Median("status git"), s.Range("status git", 1))
 	fmt.Printf("\nPeak RSS of the shallow fetch: mlsync / git = %.2fx. mlsync figures are whole processes (a Go binary doing only that operation), like git's.\n",
-		s.med("shallow mlsync rss")/s.med("shallow git rss"))
+		s.Median("shallow mlsync rss")/s.Median("shallow git rss"))
 	return nil
 }
 
